@@ -1,0 +1,1 @@
+"""carry: an automated cash-and-carry execution engine built on NautilusTrader."""

@@ -1,0 +1,1 @@
+"""signals package of carry."""

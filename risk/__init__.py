@@ -1,0 +1,1 @@
+"""risk package of carry."""
