@@ -1,0 +1,71 @@
+"""Multi-venue 8-hour CSV loader: real file and corrupted copies."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.data.multi_venue import load_multi_venue
+from engine.errors import DataFormatError
+from engine.paths import data_root
+
+FILE = "multi_venue/bin_byb_okx_8h_2023_2024.csv"
+HEADER = "time,exchange,crypto,pair,contract,open,high,low,close,volume,funding rate\n"
+
+
+def _ns(year: int, month: int, day: int, hour: int = 0) -> int:
+    return int(datetime(year, month, day, hour, tzinfo=UTC).timestamp()) * 1_000_000_000
+
+
+def test_multi_venue_when_real_file_then_18_series_of_1642_bars_on_utc_grid() -> None:
+    bars, stats = load_multi_venue(data_root() / FILE)
+    assert stats.lines == 29556 and stats.events == 29556 and stats.bad_lines == 0
+    assert len(bars.series) == 18 and bars.exchanges == ["binance", "bybit", "okx"]
+    assert bars.cryptos == ["bitcoin", "ethereum"]
+    for s in bars.series.values():
+        assert len(s.ts_ns) == 1642
+        assert s.ts_ns[0] == _ns(2023, 1, 1) and s.ts_ns[-1] == _ns(2024, 7, 1, 0)  # 01:00 BST
+        assert np.all(np.diff(s.ts_ns) == 8 * 3_600_000_000_000)  # no gap, no DST step
+        assert np.isnan(s.funding).all() == s.is_spot
+
+
+def test_multi_venue_when_real_file_then_first_binance_btc_perp_bar_matches_csv() -> None:
+    bars, _ = load_multi_venue(data_root() / FILE)
+    usdt = bars.perp("binance", "bitcoin")
+    coin = bars.perp("binance", "bitcoin", coin_margined=True)
+    spot = bars.spot("binance", "bitcoin")
+    assert usdt.pair == "BTCUSDT" and usdt.close[0] == 16519.6 and usdt.funding[0] == 0.0001
+    assert coin.pair == "BTCUSDCM" and coin.funding[0] == -1.609e-05
+    assert spot.pair == "BTC/USDT" and spot.close[0] == 16526.19
+
+
+def test_multi_venue_when_corrupted_lines_then_counted_and_skipped(tmp_path: Path) -> None:
+    body = (
+        "2023-07-01 01:00:00,binance,bitcoin,BTCUSDT,perpetual,100,110,90,105,5,0.0001\n"  # 2 ok, BST
+        "2023-07-01 02:00:00,binance,bitcoin,BTCUSDT,perpetual,100,110,90,105,5,0.0001\n"  # 3 off grid
+        "2023-07-01 09:00:00,binance,bitcoin,BTCUSDT,perpetual,100,110,90,-105,5,0.0001\n"  # 4 negative
+        "2023-07-01 09:00:00,binance,bitcoin,BTCUSDT,perpetual,100,110,90,inf,5,0.0001\n"  # 5 inf
+        "2023-07-01 09:00:00,binance,bitcoin,BTC/USDT,spot,100,110,90,105,5,0.0001\n"  # 6 spot funding
+        "2023-07-01 01:00:00,binance,bitcoin,BTCUSDT,perpetual,100,110,90,105,5,0.0001\n"  # 7 duplicate
+        "2023-07-01 09:00:00,binance,bitcoin,BTCUSDT,perpetual,100,110,90,105,5,0.01%\n"  # 8 percent
+        "2023-07-01 09:00:00,binance,bitcoin,BTCUSDT,future,100,110,90,105,5,0.0001\n"  # 9 contract
+        "2023-07-01 09:00:00,binance,bitcoin,BTC/USDT,spot,100,110,90,105,5,\n"  # 10 ok
+    )
+    p = tmp_path / "mv.csv"
+    p.write_text(HEADER + body)
+    bars, stats = load_multi_venue(p)
+    assert stats.bad_lines == 7 and stats.events == 2
+    assert bars.perp("binance", "bitcoin").ts_ns.tolist() == [_ns(2023, 7, 1, 0)]
+    assert math.isnan(bars.spot("binance", "bitcoin").funding[0])
+    assert [s.split(":")[0] for s in stats.samples] == ["line 3", "line 4", "line 5", "line 6", "line 7"]
+
+
+def test_multi_venue_when_wrong_header_then_format_error_names_file(tmp_path: Path) -> None:
+    p = tmp_path / "mv.csv"
+    p.write_text("time,exchange,close\n")
+    with pytest.raises(DataFormatError, match=r"mv\.csv.*funding rate"):
+        load_multi_venue(p)
