@@ -1,1 +1,36 @@
-"""journal package of carry."""
+"""The run journal: sqlmodel tables and the :class:`Journal` writer/reader (SQLite by default)."""
+
+from engine.journal.journal import Journal, JournalError, MarketArrays, canonical_json
+from engine.journal.models import (
+    Decision,
+    EquitySnapshot,
+    Fill,
+    FundingPayment,
+    JournalValueError,
+    MarketSample,
+    OrderEvent,
+    OrderIntent,
+    PositionSnapshot,
+    RiskEvent,
+    Run,
+)
+from engine.journal.secrets_guard import SecretInJournalError
+
+__all__ = [
+    "Decision",
+    "EquitySnapshot",
+    "Fill",
+    "FundingPayment",
+    "Journal",
+    "JournalError",
+    "JournalValueError",
+    "MarketArrays",
+    "MarketSample",
+    "OrderEvent",
+    "OrderIntent",
+    "PositionSnapshot",
+    "RiskEvent",
+    "Run",
+    "SecretInJournalError",
+    "canonical_json",
+]
