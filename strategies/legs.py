@@ -71,9 +71,11 @@ def plan_next_leg(
     if hedge != 0:
         return LegStep(LegAction.HEDGE, hedge)
     remaining = target_first_qty - first_qty
-    clip = floor_to_step(min(abs(remaining), clip_size), first_step)
-    # A clip smaller than a hedge step could never be hedged: the pair is done within one hedge lot.
-    if clip < hedge_step:
+    # Under one hedge lot left: it could never be hedged, so the pair is done.
+    if abs(remaining) < hedge_step:
         return LegStep(LegAction.DONE, Decimal(0))
-    clip = floor_to_step(clip, hedge_step)
+    # Size the clip net of the unhedgeable residual already on the book, so that net delta stays within one
+    # clip and a full fill lands exactly on a hedgeable amount.
+    room = clip_size - imbalance if remaining > 0 else clip_size + imbalance
+    clip = floor_to_step(min(abs(remaining), room), first_step)
     return LegStep(LegAction.CLIP, clip if remaining > 0 else -clip)

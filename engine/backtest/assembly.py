@@ -86,16 +86,21 @@ def build_engine(
     Data are streamed (``add_data_iterator``): memory stays flat however long the recording. ``wrap``, if
     given, wraps each stream of chunks (the CLI's progress bar).
     """
+    spot = build_spot(cfg.spot)
+    perp = build_perp(cfg.perp)
+    caps = {
+        str(inst.id): str(venue.max_order_notional)
+        for inst, venue in ((spot, cfg.spot), (perp, cfg.perp))
+        if venue.max_order_notional is not None
+    }
     engine = BacktestEngine(
         BacktestEngineConfig(
             trader_id=TraderId("CARRY-001"),
             logging=LoggingConfig(log_level=log_level, bypass_logging=log_level == "OFF"),
-            risk_engine=RiskEngineConfig(bypass=False),
+            risk_engine=RiskEngineConfig(bypass=False, max_notional_per_order=caps),
             run_analysis=False,
         )
     )
-    spot = build_spot(cfg.spot)
-    perp = build_perp(cfg.perp)
     funding = FundingSettlementModule([perp.id])
     engine.add_venue(
         Venue(cfg.spot.venue),
