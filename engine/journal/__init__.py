@@ -1,6 +1,6 @@
 """The run journal: sqlmodel tables and the :class:`Journal` writer/reader (SQLite by default)."""
 
-from engine.journal.journal import Journal, JournalError, MarketArrays, canonical_json
+from engine.journal.journal import EquityArrays, Journal, JournalError, MarketArrays, canonical_json
 from engine.journal.models import (
     Decision,
     EquitySnapshot,
@@ -18,6 +18,7 @@ from engine.journal.secrets_guard import SecretInJournalError
 
 __all__ = [
     "Decision",
+    "EquityArrays",
     "EquitySnapshot",
     "Fill",
     "FundingPayment",

@@ -23,7 +23,7 @@ import hashlib
 import json
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
@@ -147,6 +147,15 @@ class MarketArrays:
     funding_apr_pct: np.ndarray
     spot_mid: np.ndarray
     perp_mid: np.ndarray
+
+
+@dataclass(frozen=True)
+class EquityArrays:
+    """A run's equity snapshots as float arrays for charts: total, and per venue (NaN where absent)."""
+
+    ts_ns: np.ndarray
+    equity_usd: np.ndarray
+    by_venue: dict[str, np.ndarray]
 
 
 class _RunState:
@@ -624,12 +633,13 @@ class Journal:
 
     # ------------------------------------------------------------------ readers
 
-    def _select(self, model: type[M], run_id: str, *, by_time: bool = True) -> list[M]:
+    def _select(self, model: type[M], run_id: str, *where: Any) -> list[M]:
         with self._lock:
             self._flush_locked()
             table = _table(model)
-            order = (table.c.ts_ns, table.c.seq) if by_time else (table.c.seq,)
-            stmt = orm_select(model).where(table.c.run_id == run_id).order_by(*order)
+            stmt = (
+                orm_select(model).where(table.c.run_id == run_id, *where).order_by(table.c.ts_ns, table.c.seq)
+            )
             with Session(self._c()) as session:
                 rows = list(session.exec(stmt).all())
                 session.expunge_all()
@@ -687,9 +697,80 @@ class Journal:
         """The run's position snapshots in time order."""
         return self._select(PositionSnapshot, run_id)
 
-    def decisions(self, run_id: str) -> list[Decision]:
-        """The run's decisions in time order; ``json.loads(d.signals_json)`` gives the signals."""
-        return self._select(Decision, run_id)
+    def decisions(self, run_id: str, actions: Collection[str] | None = None) -> list[Decision]:
+        """The run's decisions in time order, optionally only some actions (e.g. ``("ENTER", "EXIT")``).
+
+        ``json.loads(d.signals_json)`` gives a decision's signals.
+        """
+        if actions is None:
+            return self._select(Decision, run_id)
+        return self._select(Decision, run_id, _DECISION.c.action.in_(list(actions)))
+
+    def decision_counts(self, run_id: str) -> dict[str, int]:
+        """Number of decisions per action."""
+        return self._group_count(_DECISION, _DECISION.c.action, run_id)
+
+    def order_event_counts(self, run_id: str) -> dict[str, int]:
+        """Number of order events per status (DENIED, REJECTED...)."""
+        return self._group_count(_EVENT, _EVENT.c.status, run_id)
+
+    def risk_event_counts(self, run_id: str) -> dict[str, int]:
+        """Number of risk events per kind."""
+        return self._group_count(_RISK, _RISK.c.kind, run_id)
+
+    def _group_count(self, table: Table, column: Any, run_id: str) -> dict[str, int]:
+        with self._lock:
+            self._flush_locked()
+            conn = self._c()
+            stmt = (
+                select(column, func.count())
+                .select_from(table)
+                .where(table.c.run_id == run_id)
+                .group_by(column)
+                .order_by(column)
+            )
+            with conn.begin():
+                return {str(k): int(n) for k, n in conn.execute(stmt)}
+
+    def last_equity(self, run_id: str) -> EquitySnapshot | None:
+        """The run's latest equity snapshot (greatest ``ts_ns``, then ``seq``), or None."""
+        with self._lock:
+            self._flush_locked()
+            stmt = (
+                orm_select(EquitySnapshot)
+                .where(_EQUITY.c.run_id == run_id)
+                .order_by(_EQUITY.c.ts_ns.desc(), _EQUITY.c.seq.desc())
+                .limit(1)
+            )
+            with Session(self._c()) as session:
+                row = session.exec(stmt).first()
+                session.expunge_all()
+            return row
+
+    def equity_arrays(self, run_id: str) -> EquityArrays:
+        """The run's equity snapshots as float arrays in time order, for charts."""
+        with self._lock:
+            self._flush_locked()
+            conn = self._c()
+            t = _EQUITY
+            stmt = (
+                select(t.c.ts_ns, type_coerce(t.c.equity_usd, Text), t.c.by_venue_json)
+                .where(t.c.run_id == run_id)
+                .order_by(t.c.ts_ns, t.c.seq)
+            )
+            with conn.begin():
+                rows = conn.execute(stmt).all()
+        n = len(rows)
+        ts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+        total = np.fromiter((float(r[1]) for r in rows), dtype=np.float64, count=n)
+        by_venue: dict[str, np.ndarray] = {}
+        for i, r in enumerate(rows):
+            for venue, text in json.loads(r[2]).items():
+                arr = by_venue.get(venue)
+                if arr is None:
+                    arr = by_venue[venue] = np.full(n, np.nan)
+                arr[i] = float(text)
+        return EquityArrays(ts, total, dict(sorted(by_venue.items())))
 
     def market(self, run_id: str) -> list[MarketSample]:
         """The run's market samples in time order (see :meth:`market_arrays` for long runs)."""
