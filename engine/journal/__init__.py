@@ -1,6 +1,13 @@
 """The run journal: sqlmodel tables and the :class:`Journal` writer/reader (SQLite by default)."""
 
-from engine.journal.journal import EquityArrays, Journal, JournalError, MarketArrays, canonical_json
+from engine.journal.journal import (
+    EquityArrays,
+    Journal,
+    JournalError,
+    MarketArrays,
+    canonical_json,
+    remove_sqlite_journal,
+)
 from engine.journal.models import (
     Decision,
     EquitySnapshot,
@@ -34,4 +41,5 @@ __all__ = [
     "Run",
     "SecretInJournalError",
     "canonical_json",
+    "remove_sqlite_journal",
 ]

@@ -26,12 +26,13 @@ import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import numpy as np
 from sqlalchemy import Connection, Table, Text, delete, event, func, insert, select, type_coerce, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
@@ -199,6 +200,9 @@ class Journal:
         if self._is_sqlite and url in ("sqlite://", "sqlite:///:memory:"):
             # One shared connection, else every checkout would see its own empty memory database.
             kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+        database = make_url(url).database
+        if self._is_sqlite and database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         self._engine: Engine = create_engine(url, **kwargs)
         if self._is_sqlite:
             self._install_sqlite_pragmas(self._engine, durable)
@@ -732,16 +736,21 @@ class Journal:
             with conn.begin():
                 return {str(k): int(n) for k, n in conn.execute(stmt)}
 
+    def first_equity(self, run_id: str) -> EquitySnapshot | None:
+        """The run's earliest equity snapshot (least ``ts_ns``, then ``seq``), or None."""
+        return self._equity_end(run_id, last=False)
+
     def last_equity(self, run_id: str) -> EquitySnapshot | None:
         """The run's latest equity snapshot (greatest ``ts_ns``, then ``seq``), or None."""
+        return self._equity_end(run_id, last=True)
+
+    def _equity_end(self, run_id: str, last: bool) -> EquitySnapshot | None:
         with self._lock:
             self._flush_locked()
-            stmt = (
-                orm_select(EquitySnapshot)
-                .where(_EQUITY.c.run_id == run_id)
-                .order_by(_EQUITY.c.ts_ns.desc(), _EQUITY.c.seq.desc())
-                .limit(1)
+            order = (
+                (_EQUITY.c.ts_ns.desc(), _EQUITY.c.seq.desc()) if last else (_EQUITY.c.ts_ns, _EQUITY.c.seq)
             )
+            stmt = orm_select(EquitySnapshot).where(_EQUITY.c.run_id == run_id).order_by(*order).limit(1)
             with Session(self._c()) as session:
                 row = session.exec(stmt).first()
                 session.expunge_all()
@@ -841,6 +850,16 @@ class Journal:
                     for row in conn.execute(select(table).where(table.c.run_id == run_id).order_by(*order)):
                         h.update(_row_text(dict(row._mapping)).encode())
             return h.hexdigest()
+
+
+def remove_sqlite_journal(path: Path) -> None:
+    """Delete a SQLite journal file and its ``-wal``, ``-shm`` and ``-journal`` companions, if present.
+
+    Deleting only the main file is not enough: SQLite would replay a stale ``-wal`` left by a crashed
+    process into the new database of the same name.
+    """
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def _row_text(mapping: Mapping[str, Any]) -> str:

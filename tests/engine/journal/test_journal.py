@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.journal import Journal, JournalError, JournalValueError, SecretInJournalError
+from engine.journal import (
+    Journal,
+    JournalError,
+    JournalValueError,
+    SecretInJournalError,
+    remove_sqlite_journal,
+)
 from tests.engine.journal.builders import (
     FUNDING_RATE_1,
     MARK_1,
@@ -305,3 +311,28 @@ def test_journal_when_closed_then_records_refused(db: Path) -> None:
     j.close()
     with pytest.raises(JournalError, match="closed"):
         j.record_order_event("r", 1, "O-1", "CANCELED", None)
+
+
+def test_journal_when_sqlite_folder_missing_then_created(tmp_path: Path) -> None:
+    with Journal(f"sqlite:///{tmp_path / 'a' / 'b' / 'journal.sqlite'}") as j:
+        j.start_run("r", "s", "backtest", "{}")
+    assert (tmp_path / "a" / "b" / "journal.sqlite").exists()
+
+
+def test_remove_sqlite_journal_when_wal_left_behind_then_all_companions_removed(tmp_path: Path) -> None:
+    db = tmp_path / "journal.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").write_bytes(b"x")
+    remove_sqlite_journal(db)
+    assert list(tmp_path.iterdir()) == []
+    remove_sqlite_journal(db)  # nothing there: no error
+
+
+def test_first_and_last_equity_when_snapshots_then_ends_by_time(journal: Journal) -> None:
+    assert journal.first_equity("r") is None and journal.last_equity("r") is None
+    journal.record_equity("r", 5, Decimal("105"), {})
+    journal.record_equity("r", 1, Decimal("101"), {})
+    journal.record_equity("r", 9, Decimal("109"), {})
+    first, last = journal.first_equity("r"), journal.last_equity("r")
+    assert first is not None and first.equity_usd == Decimal("101")
+    assert last is not None and last.equity_usd == Decimal("109")
