@@ -129,13 +129,18 @@ def _add_data(a: Assembled, cfg: BacktestConfig, data_root: Path, wrap: StreamWr
     data = cfg.data
     if isinstance(data, TickDataConfig):
         interval_min = cfg.perp.funding_interval_hours * 60
-        spot_loaders = [BinanceWsLoader(require_file(f, data_root), a.spot) for f in data.spot_files]
+        spot_paths = [require_file(f, data_root) for f in data.spot_files]
+        perp_paths = [require_file(f, data_root) for f in data.perp_files]
+        spot_loaders = [BinanceWsLoader(p, a.spot) for _ in range(data.tile) for p in spot_paths]
         perp_loaders = [
-            BinanceWsLoader(require_file(f, data_root), a.perp, interval_min) for f in data.perp_files
+            BinanceWsLoader(p, a.perp, interval_min) for _ in range(data.tile) for p in perp_paths
         ]
         a.stats.extend(ld.stats for ld in spot_loaders + perp_loaders)
-        a.engine.add_data_iterator("spot", wrap(_chain_chunks(spot_loaders, data.chunk_size)))
-        a.engine.add_data_iterator("perp", wrap(_chain_chunks(perp_loaders, data.chunk_size)))
+        shift_ns = data.tile_shift_secs * 1_000_000_000
+        spot_shifts = [k * shift_ns for k in range(data.tile) for _ in spot_paths]
+        perp_shifts = [k * shift_ns for k in range(data.tile) for _ in perp_paths]
+        a.engine.add_data_iterator("spot", wrap(_chain_chunks(spot_loaders, spot_shifts, data.chunk_size)))
+        a.engine.add_data_iterator("perp", wrap(_chain_chunks(perp_loaders, perp_shifts, data.chunk_size)))
     elif isinstance(data, HourlyDataConfig):
         rows, basis_stats = load_hourly_basis(require_file(data.hourly_basis_file, data_root))
         settlements, funding_stats = load_funding_history(require_file(data.funding_file, data_root))
@@ -153,5 +158,5 @@ def _add_data(a: Assembled, cfg: BacktestConfig, data_root: Path, wrap: StreamWr
         a.engine.add_data_iterator("hourly", wrap(events))
 
 
-def _chain_chunks(loaders: list[BinanceWsLoader], size: int) -> Iterator[list[Data]]:
-    return chain.from_iterable(ld.chunks(size) for ld in loaders)
+def _chain_chunks(loaders: list[BinanceWsLoader], shifts: list[int], size: int) -> Iterator[list[Data]]:
+    return chain.from_iterable(ld.chunks(size, shift) for ld, shift in zip(loaders, shifts, strict=True))

@@ -110,7 +110,7 @@ def _replay(a: Assembled, cfg: BacktestConfig, out_dir: Path, wall0: float) -> t
         bad_lines=sum(s.bad_lines for s in a.stats),
         initial_equity_usd=initial,
         quote_currency=cfg.perp.quote,
-        extra={"data": [s.as_dict() for s in a.stats], "run_id": run_id},
+        extra={"data": [s.as_dict() for s in a.stats]},
     )
     summary = write_report(journal, run_id, out_dir, facts)
     journal.close()

@@ -5,18 +5,30 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from engine.config.base import StrictModel
 
 
 class TickDataConfig(StrictModel):
-    """Binance websocket recordings (``*.ndjson.gz``): one list of files per leg, in time order."""
+    """Binance websocket recordings (``*.ndjson.gz``): one list of files per leg, in time order.
+
+    ``tile`` replays the recordings that many times back to back, copy ``k`` shifted by
+    ``k * tile_shift_secs`` (soak and throughput runs on real data; the shift must exceed the recordings' span).
+    """
 
     kind: Literal["ticks"] = "ticks"
     spot_files: list[str] = Field(min_length=1)
     perp_files: list[str] = Field(min_length=1)
     chunk_size: int = Field(default=20_000, gt=0)
+    tile: int = Field(default=1, ge=1)
+    tile_shift_secs: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _shift_with_tiles(self) -> TickDataConfig:
+        if self.tile > 1 and self.tile_shift_secs <= 0:
+            raise ValueError("tile_shift_secs must be > 0 when tile > 1")
+        return self
 
 
 class HourlyDataConfig(StrictModel):
