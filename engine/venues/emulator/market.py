@@ -391,9 +391,15 @@ class MarketReplay:
         return n
 
     def advance_until_quoted(self) -> None:
-        """Step until every market has a book (the venue cannot fill before that)."""
-        while not self.exhausted and any(m.bid is None for m in self.markets):
+        """Step until every market has a book (and every USD-M market a mark price), then apply the
+        other events stamped with that same time: the venue cannot fill or value positions before."""
+
+        def missing(m: MarketState) -> bool:
+            return m.bid is None or (m.spec.kind is MarketKind.USDM and m.mark is None)
+
+        while not self.exhausted and any(missing(m) for m in self.markets):
             self.advance_events(1)
+        self.advance_to(self.now_ns)
 
     def _apply(self, ev: Event) -> None:
         ts, i, kind, p = ev
