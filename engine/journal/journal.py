@@ -197,9 +197,13 @@ class Journal:
         self._batch_size = batch_size
         self._is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
-        if self._is_sqlite and url in ("sqlite://", "sqlite:///:memory:"):
-            # One shared connection, else every checkout would see its own empty memory database.
-            kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+        if self._is_sqlite:
+            # The journal keeps one connection and serializes its use with a lock, so it may be called from
+            # any thread (a live node's callbacks); sqlite3's own same-thread check would refuse that.
+            kwargs = {"connect_args": {"check_same_thread": False}}
+            if url in ("sqlite://", "sqlite:///:memory:"):
+                # One shared connection, else every checkout would see its own empty memory database.
+                kwargs["poolclass"] = StaticPool
         database = make_url(url).database
         if self._is_sqlite and database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,9 @@ class RunFacts:
     underlyings : Mapping[str, str]
         Underlying asset by instrument id, so that BTC and ETH legs are not netted against each other.
         Instruments not listed share one underlying.
+    initial_positions : Mapping[str, Decimal]
+        Signed quantity per instrument held before the first fill (e.g. adopted spot inventory), the
+        starting point of ``max_abs_net_delta_base``. Empty = flat.
     """
 
     strategy: str
@@ -50,6 +53,7 @@ class RunFacts:
     extra: dict[str, Any] = field(default_factory=dict)
     base_multipliers: Mapping[str, Decimal] = field(default_factory=dict)
     underlyings: Mapping[str, str] = field(default_factory=dict)
+    initial_positions: Mapping[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

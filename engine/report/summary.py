@@ -63,8 +63,9 @@ def max_abs_net_delta(
     fills: Sequence[Fill],
     base_multipliers: Mapping[str, Decimal] | None = None,
     underlyings: Mapping[str, str] | None = None,
+    initial_positions: Mapping[str, Decimal] | None = None,
 ) -> Decimal:
-    """Largest absolute net base position over fill times, starting flat.
+    """Largest absolute net base position over fill times, starting from ``initial_positions`` (or flat).
 
     Walks the fills in time order, summing signed base quantities (spot and perp alike) per underlying,
     and measures after all fills of one timestamp: both legs of a carry filled at the same engine time
@@ -78,6 +79,9 @@ def max_abs_net_delta(
         Base units per unit of quantity by instrument id (default 1).
     underlyings : Mapping[str, str], optional
         Underlying by instrument id (default: all one underlying).
+    initial_positions : Mapping[str, Decimal], optional
+        Signed quantity held per instrument before the first fill (adopted inventory); only measured
+        together with the fills, at fill times.
 
     Returns
     -------
@@ -87,6 +91,9 @@ def max_abs_net_delta(
     mult = base_multipliers or {}
     under = underlyings or {}
     net: dict[str, Decimal] = {}
+    for inst, qty in (initial_positions or {}).items():
+        key = under.get(inst, "")
+        net[key] = net.get(key, Decimal(0)) + qty * mult.get(inst, Decimal(1))
     worst = Decimal(0)
     for i, f in enumerate(fills):
         key = under.get(f.instrument_id, "")
@@ -193,7 +200,9 @@ def build_summary(journal: Journal, run_id: str, facts: RunFacts) -> dict[str, A
         "entries": decisions.get("ENTER", 0),
         "exits": decisions.get("EXIT", 0),
         "risk_events": journal.risk_event_counts(run_id),
-        "max_abs_net_delta_base": max_abs_net_delta(fills, facts.base_multipliers, facts.underlyings),
+        "max_abs_net_delta_base": max_abs_net_delta(
+            fills, facts.base_multipliers, facts.underlyings, facts.initial_positions
+        ),
         "quote_currency": facts.quote_currency,
         "initial_equity_usd": facts.initial_equity_usd,
         "final_equity_usd": final_equity,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -336,3 +337,20 @@ def test_first_and_last_equity_when_snapshots_then_ends_by_time(journal: Journal
     first, last = journal.first_equity("r"), journal.last_equity("r")
     assert first is not None and first.equity_usd == Decimal("101")
     assert last is not None and last.equity_usd == Decimal("109")
+
+
+def test_journal_when_called_from_several_threads_then_every_record_kept_with_unique_seq(
+    journal: Journal,
+) -> None:
+    def write(k: int) -> None:
+        for i in range(50):
+            journal.record_order_event("r", i, f"O-{k}-{i}", "CANCELED", None)
+            journal.record_market("r", i, 1.0, 1.0, Decimal("1"), Decimal("1"))
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(e.seq for e in journal.order_events("r")) == list(range(1, 201))
+    assert len(journal.market("r")) == 200

@@ -288,3 +288,15 @@ def test_print_summary_when_called_then_prints_key_figures(hand: tuple[dict[str,
     text = console.export_text()
     assert STRATEGY in text and "-28.22" in text and "8.00" in text and "0.50000000" in text
     assert "orders denied" in text
+
+
+def test_max_abs_net_delta_when_inventory_adopted_then_seeded_from_initial_positions() -> None:
+    fills = [_fill(1, PERP, "SELL", "0.5"), _fill(2, SPOT, "BUY", "0.05")]
+    assert max_abs_net_delta(fills, initial_positions={SPOT: Decimal("0.5")}) == Decimal("0.05")
+    assert max_abs_net_delta(fills) == Decimal("0.5")
+
+
+def test_write_report_when_initial_positions_given_then_summary_delta_seeded(tmp_path: Path) -> None:
+    summary, _ = _report(tmp_path, facts=replace(FACTS, initial_positions={SPOT: Decimal("-0.3")}))
+    # Hand run from -0.3: 0 after the first spot fill, -0.3 after the legs, +0.2 and -0.3 on exit.
+    assert summary["max_abs_net_delta_base"] == 0.3
