@@ -6,6 +6,12 @@ ambiguous autumn hour read as its first, summer-time occurrence; see ``engine.da
 conversion every bar opens on the 00:00/08:00/16:00 UTC grid, which is checked. ``funding rate`` is a
 fraction, empty on spot rows (NaN here).
 
+Labels are not the same instant on every venue. Against Binance's hourly spot closes (the hourly basis
+file), a Binance bar's close is the price 8 h after its label (label = bar open, as expected), but a
+Bybit or OKX bar's close is the price **4 h** after its label (median gap under 1.5 bps; 17-24 bps one
+hour either side). The loader keeps the file's labels; cross-venue signals must compare each venue's
+perp with its own spot (see ``engine.signals.premium``).
+
 A series is keyed by ``(exchange, crypto, pair)``: ``contract`` alone is ambiguous, since each venue
 lists a USDT-margined (``BTCUSDT``) and a coin-margined (``BTCUSDCM``) perpetual. Prices are float64
 arrays: this file feeds the signals, which are computed in float; nothing is booked from it.

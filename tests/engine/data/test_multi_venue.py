@@ -69,3 +69,24 @@ def test_multi_venue_when_wrong_header_then_format_error_names_file(tmp_path: Pa
     p.write_text("time,exchange,close\n")
     with pytest.raises(DataFormatError, match=r"mv\.csv.*funding rate"):
         load_multi_venue(p)
+
+
+def test_multi_venue_when_compared_with_hourly_closes_then_bybit_okx_labels_lag_4h() -> None:
+    from engine.data.basis_1h import load_hourly_basis
+
+    bars, _ = load_multi_venue(data_root() / FILE)
+    hourly, _ = load_hourly_basis(data_root() / "binance/binance_btc_basis_1h_2021_2024.csv")
+    # An hourly row is labeled by its open: the close of row t is the price at t + 1h.
+    close_at = {r.ts_ns + 3_600_000_000_000: float(r.spot_close) for r in hourly}
+
+    def median_gap_bps(exchange: str, hours_after_label: int) -> float:
+        s = bars.spot(exchange, "bitcoin")
+        ref = np.array(
+            [close_at.get(int(t) + hours_after_label * 3_600_000_000_000, np.nan) for t in s.ts_ns]
+        )
+        return float(np.nanmedian(np.abs(s.close / ref - 1)) * 10_000)
+
+    assert median_gap_bps("binance", 8) < 0.1  # Binance: the bar's close is at label + 8h
+    for venue in ("bybit", "okx"):
+        assert median_gap_bps(venue, 4) < 1.5  # Bybit and OKX: at label + 4h
+        assert median_gap_bps(venue, 8) > 20
