@@ -111,6 +111,7 @@ class SpotPerpCarry(Strategy):
         self._hedge_failures = 0
         self._unwinding = False
         self._needs_repair = False
+        self._stopping = False
         self._entered_ns = 0
         self._cooldown_until_ns = 0
         self._next_sample_ns = 0
@@ -150,18 +151,15 @@ class SpotPerpCarry(Strategy):
         self.subscribe_funding_rates(self.perp_id)
 
     def on_stop(self) -> None:
-        """Close both legs at once when configured: a stop is a flatten, not a hedge-on-fill exit."""
+        """Exit on stop when configured: the same clip-by-clip, hedge-on-fill exit as any other."""
         if not self.cfg.close_on_stop:
             return
         ts = self.clock.timestamp_ns()
+        self._stopping = True
         for order in self.cache.orders_open(strategy_id=self.id):
             self.cancel_order(order)
         if self.spot_qty or self.perp_qty:
-            self._decide(ts, "EXIT", "stop")
-            if self.spot_qty:
-                self._send(self.spot_id, -self.spot_qty, "spot", "stop", ts)
-            if self.perp_qty:
-                self._send(self.perp_id, -self.perp_qty, "perp", "stop", ts)
+            self._start_pair(ts, Decimal(0), Phase.EXITING, "EXIT", "stop", self._signals())
 
     def _cached_position(self, instrument_id: InstrumentId) -> Decimal:
         total = Decimal(0)
@@ -375,7 +373,7 @@ class SpotPerpCarry(Strategy):
         order = self.cache.order(event.client_order_id)
         if order is not None and order.is_closed:
             self._working.pop(event.client_order_id, None)
-        if self.is_running:
+        if self.is_running or self._stopping:
             self._step(event.ts_event)
 
     def on_order_denied(self, event: OrderDenied) -> None:
@@ -396,7 +394,7 @@ class SpotPerpCarry(Strategy):
 
     def _leg_failed(self, coid: ClientOrderId, ts: int, why: str) -> None:
         leg = self._working.pop(coid, None)
-        if leg is None or not self.is_running:
+        if leg is None or not (self.is_running or self._stopping):
             return
         if leg == "spot":
             # Nothing to hedge beyond what already filled. Stop adding; keep what is hedged.

@@ -88,11 +88,9 @@ def build_engine(
     """
     spot = build_spot(cfg.spot)
     perp = build_perp(cfg.perp)
-    caps = {
-        str(inst.id): str(venue.max_order_notional)
-        for inst, venue in ((spot, cfg.spot), (perp, cfg.perp))
-        if venue.max_order_notional is not None
-    }
+    # nautilus's RiskEngine enforces per-order notional caps on cash accounts only (it returns early for
+    # margin accounts); caps on margin venues belong to carry's own pre-trade gate.
+    caps = {str(spot.id): str(cfg.spot.max_order_notional)} if cfg.spot.max_order_notional else {}
     engine = BacktestEngine(
         BacktestEngineConfig(
             trader_id=TraderId("CARRY-001"),

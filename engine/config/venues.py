@@ -57,7 +57,6 @@ class PerpVenueConfig(StrictModel):
     margin_maint: Rate = Decimal("0.004")
     funding_interval_hours: int = Field(default=8, gt=0, le=24)
     starting_balances: dict[str, Decimal] = Field(default_factory=lambda: {"USDT": Decimal("1000000")})
-    max_order_notional: PositiveDecimal | None = None  # quote currency; nautilus RiskEngine denies larger orders
 
     @model_validator(mode="after")
     def _maint_below_init(self) -> PerpVenueConfig:

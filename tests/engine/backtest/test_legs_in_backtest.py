@@ -41,17 +41,3 @@ def test_backtest_when_spot_leg_denied_then_no_perp_position(tmp_path: Path, dat
     assert events and all(e.status == "DENIED" for e in events)
     assert journal.fills(result.run_id) == []  # no spot fill, hence no perp hedge
     assert journal.funding(result.run_id) == []
-
-
-def test_backtest_when_perp_hedge_denied_then_spot_unwound_and_flat(tmp_path: Path, data_dir: Path):
-    cfg = with_overrides(HOURLY, {"run": AUG_2021, "perp": {"max_order_notional": "100"}})
-    result = run(cfg, tmp_path, data_dir)
-    journal = Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}")
-    fills = journal.fills(result.run_id)
-    assert fills, "the spot clip should fill before its hedge is denied"
-    assert all("PERP" not in f.instrument_id for f in fills)
-    actions = [d.action for d in journal.decisions(result.run_id)]
-    assert "UNWIND" in actions
-    spot = sum((f.qty if f.side == "BUY" else -f.qty for f in fills), Decimal(0))
-    assert spot == 0  # every unhedged spot clip was sold back
-    assert max(abs(d) for d in _net_deltas(result)) <= Decimal("0.1")
