@@ -204,7 +204,8 @@ class Emulator:
             raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
         # Raw (still percent-encoded) query and body: the signature is over the bytes the client sent.
         query = request.raw_path.partition("?")[2]
-        body = await request.text() if request.can_read_body else ""
+        # body_exists, not can_read_body: a body read earlier (latency fault) stays readable from cache.
+        body = await request.text() if request.body_exists else ""
         query_rest, sig_q = _split_signature(query)
         body_rest, sig_b = _split_signature(body)
         signature = sig_q or sig_b

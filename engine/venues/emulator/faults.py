@@ -42,7 +42,7 @@ FaultKind = Literal["drop_after_commit", "rate_limit", "partial_fill", "reject",
 _KINDS: tuple[str, ...] = ("drop_after_commit", "rate_limit", "partial_fill", "reject", "latency", "reset")
 
 # Key in the aiohttp request where the middleware leaves a forced fill ratio for the order handler.
-FILL_RATIO_KEY = "emulator_fill_ratio"
+FILL_RATIO_KEY: web.RequestKey[float] = web.RequestKey("emulator_fill_ratio", float)
 
 
 class FaultFileError(ValueError):
