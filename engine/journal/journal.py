@@ -2,9 +2,10 @@
 
 One writer serves backtest, paper and live. Two kinds of records:
 
-- **Durable** (run, order intents, order events, fills, funding payments, risk events): written and
-  committed before the call returns. An intent must be on disk before its order is sent (reliability rule 2);
-  a fill must be on disk so a restart can deduplicate by trade id (rule 6).
+- **Committed** (run, order intents, order events, fills, funding payments, risk events): written and
+  committed before the call returns. An intent must be persisted before its order is sent (reliability
+  rule 2): with ``durable=True`` its commit also waits for the disk. A fill is committed so a restart can
+  deduplicate by trade id (rule 6).
 - **Buffered** (market samples, equity, position snapshots, decisions): high volume on the replay's hot path,
   appended to an in-memory buffer and written with ``executemany`` in one transaction per batch, on
   :meth:`Journal.flush`, when a buffer reaches ``batch_size`` rows, before any read and on close.
@@ -180,8 +181,12 @@ class Journal:
     batch_size : int
         Buffered rows (all buffered tables together) that trigger a write.
     durable : bool
-        SQLite only: ``synchronous=FULL`` (each commit survives a power loss) when True, ``NORMAL`` (survives
-        a process crash; the last commits may be lost on power loss) when False. Ignored elsewhere.
+        SQLite only (PostgreSQL commits are durable by its own settings). Every commit survives a process
+        crash (WAL, ``synchronous=NORMAL``). When True, an intent's commit also waits for the disk
+        (``synchronous=FULL``, an fsync of the WAL: about 2 ms here), which makes it and every earlier
+        commit survive a power loss too; fills, events and funding lost to a power cut are recovered by
+        reconciliation with the venue (rule 1) and deduplicated by trade id. When False, no commit waits
+        for the disk: for a backtest, which a rerun reproduces, this saves ~2 ms per order.
 
     Notes
     -----
@@ -209,8 +214,9 @@ class Journal:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         self._engine: Engine = create_engine(url, **kwargs)
         if self._is_sqlite:
-            self._install_sqlite_pragmas(self._engine, durable)
+            self._install_sqlite_pragmas(self._engine)
         JournalModel.metadata.create_all(self._engine)
+        self._fsync_intents = durable and self._is_sqlite
         self._lock = threading.RLock()
         self._conn: Connection | None = self._engine.connect()
         self._runs: dict[str, _RunState] = {}
@@ -219,15 +225,14 @@ class Journal:
         self._safe_keys: set[str] = set()
 
     @staticmethod
-    def _install_sqlite_pragmas(engine: Engine, durable: bool) -> None:
-        sync = "FULL" if durable else "NORMAL"
-
+    def _install_sqlite_pragmas(engine: Engine) -> None:
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             # WAL: readers (a report, a second process) never block the writer, and a commit is an append.
+            # NORMAL: a commit survives a process crash without an fsync; intents raise it to FULL (below).
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA synchronous={sync}")
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=10000")
             cur.close()
@@ -267,10 +272,23 @@ class Journal:
         state.seq[table.name] += 1
         return state.seq[table.name]
 
-    def _commit_one(self, table: Table, row: dict[str, Any]) -> None:
+    def _commit_one(self, table: Table, row: dict[str, Any], *, fsync: bool = False) -> None:
         conn = self._c()
-        with conn.begin():
-            conn.execute(insert(table), row)
+        if not (fsync and self._fsync_intents):
+            with conn.begin():
+                conn.execute(insert(table), row)
+            return
+        # Only this commit waits for the disk: synchronous=FULL syncs the WAL file, which also makes every
+        # earlier NORMAL commit (fills, events, funding) power-safe. PRAGMA goes straight to the driver:
+        # through SQLAlchemy it would open a transaction first.
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        raw.execute("PRAGMA synchronous=FULL")
+        try:
+            with conn.begin():
+                conn.execute(insert(table), row)
+        finally:
+            raw.execute("PRAGMA synchronous=NORMAL")
 
     def _buffer(self, table: Table, row: dict[str, Any]) -> None:
         self._buffers[table].append(row)
@@ -418,7 +436,7 @@ class Journal:
             }
             row["seq"] = self._next(state, _INTENT)
             try:
-                self._commit_one(_INTENT, row)
+                self._commit_one(_INTENT, row, fsync=True)
             except IntegrityError:
                 state.seq[_INTENT.name] -= 1
                 raise JournalError(
