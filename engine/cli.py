@@ -12,7 +12,7 @@ from engine.errors import CarryError
 from engine.paths import data_root
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="carry: cash-and-carry execution engine.")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # never wrap a path in an error
 
 DataDirOption = Annotated[
     Path | None,
