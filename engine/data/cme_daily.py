@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -191,7 +191,8 @@ def load_cme_daily(path: Path) -> tuple[CmeDaily, LoadStats]:
     outrights: list[CmeOutrightBar] = []
     spreads: list[CmeSpreadBar] = []
     seen: set[tuple[str, date]] = set()
-    day_cache: dict[str, date] = {}
+    day_cache: dict[str, tuple[date, int]] = {}  # a date repeats once per listed contract
+    symbol_cache: dict[tuple[str, int], tuple[str, int, int]] = {}
     with open(p, encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh)
         check_header(p, next(reader, None), CME_DAILY_COLUMNS)
@@ -206,12 +207,13 @@ def load_cme_daily(path: Path) -> tuple[CmeDaily, LoadStats]:
                 continue
             ts_s, rtype_s, _pub, iid_s, o_s, h_s, l_s, c_s, v_s, symbol = row
             try:
-                day = day_cache.get(ts_s)
-                if day is None:
+                cached = day_cache.get(ts_s)
+                if cached is None:
                     stamp = datetime.fromisoformat(ts_s)
                     if stamp.tzinfo is None or stamp.utcoffset() or stamp.time() != datetime.min.time():
                         raise ValueError(f"ts_event {ts_s!r} is not midnight UTC")
-                    day = day_cache[ts_s] = stamp.date()
+                    cached = day_cache[ts_s] = (stamp.date(), int(stamp.timestamp()) * NS_PER_S)
+                day, ts_ns = cached
                 if int(rtype_s) != OHLCV_1D_RTYPE:
                     raise ValueError(f"rtype {rtype_s} is not a daily bar ({OHLCV_1D_RTYPE})")
                 iid = int(iid_s)
@@ -224,7 +226,6 @@ def load_cme_daily(path: Path) -> tuple[CmeDaily, LoadStats]:
                     raise ValueError(f"negative volume {v_s}")
                 if h < max(o, c, lo) or lo > min(o, c):
                     raise ValueError(f"inconsistent bar o={o_s} h={h_s} l={l_s} c={c_s}")
-                ts_ns = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * NS_PER_S
                 if "-" in symbol:
                     near, _, far = symbol.partition("-")
                     parse_outright_symbol(near, day)
@@ -234,7 +235,10 @@ def load_cme_daily(path: Path) -> tuple[CmeDaily, LoadStats]:
                         raise KeyError(symbol)
                     spreads.append(CmeSpreadBar(day, ts_ns, symbol, near, far, iid, o, h, lo, c, volume))
                 else:
-                    root, month, year = parse_outright_symbol(symbol, day)
+                    parsed = symbol_cache.get((symbol, day.year))
+                    if parsed is None:
+                        parsed = symbol_cache[(symbol, day.year)] = parse_outright_symbol(symbol, day)
+                    root, month, year = parsed
                     if lo <= 0:
                         raise ValueError(f"non-positive outright price l={l_s}")
                     bar_key = (symbol, day)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from engine.data.funding_csv import NS_PER_HOUR, check_header, london_to_utc_ns
 from engine.data.stats import LoadStats
@@ -164,6 +165,84 @@ def load_multi_venue(path: Path, bar_hours: int = 8) -> tuple[MultiVenueBars, Lo
         If the header is not the expected one.
     """
     p = require_file(path)
+    fast = _load_columns(p, bar_hours)
+    if fast is not None:
+        n = sum(len(s.ts_ns) for s in fast.series.values())
+        return fast, LoadStats(source=p.name, lines=n, events=n)
+    return _load_rows(p, bar_hours)
+
+
+_FAST_DTYPES = {
+    **{c: object for c in MULTI_VENUE_COLUMNS[:5]},
+    **{c: np.float64 for c in MULTI_VENUE_COLUMNS[5:]},
+}
+
+
+def _load_columns(p: Path, bar_hours: int) -> MultiVenueBars | None:
+    """Parse the whole file column-wise with pandas' C reader and check it with numpy.
+
+    Returns None as soon as anything is off (a field that does not parse, a blank or short line, a
+    value that fails a check, a duplicate): the line-by-line reader then loads the file and reports each
+    bad line by number. On a clean file both give the same series (tested); this one is ~5x faster.
+    """
+    try:
+        df = pd.read_csv(
+            p,
+            encoding="utf-8-sig",
+            skip_blank_lines=False,
+            keep_default_na=False,
+            na_values={"funding rate": [""]},
+            dtype=_FAST_DTYPES,
+        )
+    except (ValueError, UnicodeDecodeError):  # pandas' ParserError is a ValueError
+        return None
+    if tuple(df.columns) != MULTI_VENUE_COLUMNS or len(df) == 0:
+        return None
+    num = df[list(MULTI_VENUE_COLUMNS[5:10])].to_numpy(dtype=np.float64)
+    o, h, lo, c, v = num.T
+    f = df["funding rate"].to_numpy(dtype=np.float64)
+    text = {name: df[name].to_numpy(dtype=object) for name in MULTI_VENUE_COLUMNS[:5]}
+    contract = text["contract"]
+    is_spot = contract == SPOT
+    if (
+        not np.isfinite(num).all()
+        or (np.minimum(np.minimum(o, h), np.minimum(lo, c)) <= 0).any()
+        or (h < np.maximum(np.maximum(o, c), lo)).any()
+        or (lo > np.minimum(o, c)).any()
+        or (v < 0).any()
+        or not (is_spot | (contract == PERPETUAL)).all()
+        or (is_spot != np.isnan(f)).any()  # spot rows carry no rate, perp rows a finite one
+        or np.isinf(f).any()
+        or any(not all(isinstance(x, str) and x for x in text[k]) for k in ("exchange", "crypto", "pair"))
+    ):
+        return None
+    t_codes, t_uniq = pd.factorize(text["time"])
+    try:
+        t_ns = np.array([london_to_utc_ns(t) for t in t_uniq], dtype=np.int64)
+    except (ValueError, TypeError):
+        return None
+    ts = t_ns[t_codes]
+    if (ts % (bar_hours * NS_PER_HOUR)).any():
+        return None
+    keys = list(zip(text["exchange"], text["crypto"], text["pair"], contract, strict=True))
+    k_codes, k_uniq = pd.factorize(pd.Series(keys, dtype=object))
+    order = np.lexsort((ts, k_codes))
+    ks, tso = k_codes[order], ts[order]
+    if ((ks[1:] == ks[:-1]) & (tso[1:] == tso[:-1])).any():
+        return None
+    series: dict[tuple[str, str, str], VenueSeries] = {}
+    for chunk in np.split(order, np.flatnonzero(np.diff(ks)) + 1):
+        ex, cr, pa, co = k_uniq[int(k_codes[chunk[0]])]
+        if (ex, cr, pa) in series:
+            return None  # one pair under two contract kinds: let the row reader report it
+        series[(ex, cr, pa)] = VenueSeries(
+            ex, cr, pa, co, ts[chunk], o[chunk], h[chunk], lo[chunk], c[chunk], v[chunk], f[chunk]
+        )
+    return MultiVenueBars(dict(sorted(series.items())))
+
+
+def _load_rows(p: Path, bar_hours: int) -> tuple[MultiVenueBars, LoadStats]:
+    """Line-by-line reader: every bad line counted and sampled with its number."""
     stats = LoadStats(source=p.name)
     grid = bar_hours * NS_PER_HOUR
     time_cache: dict[str, int] = {}  # each bar time repeats once per series (18x in the shipped file)

@@ -90,3 +90,28 @@ def test_multi_venue_when_compared_with_hourly_closes_then_bybit_okx_labels_lag_
     for venue in ("bybit", "okx"):
         assert median_gap_bps(venue, 4) < 1.5  # Bybit and OKX: at label + 4h
         assert median_gap_bps(venue, 8) > 20
+
+
+def test_multi_venue_when_clean_file_then_column_and_row_readers_agree() -> None:
+    from engine.data.multi_venue import _load_columns, _load_rows
+
+    path = data_root() / FILE
+    fast = _load_columns(path, 8)
+    rows, stats = _load_rows(path, 8)
+    assert fast is not None and stats.bad_lines == 0 and list(fast.series) == list(rows.series)
+    for key, a in fast.series.items():
+        b = rows.series[key]
+        assert (a.exchange, a.crypto, a.pair, a.contract) == (b.exchange, b.crypto, b.pair, b.contract)
+        for name in ("ts_ns", "open", "high", "low", "close", "volume", "funding"):
+            assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), (key, name)
+
+
+def test_multi_venue_when_one_bad_value_then_row_reader_reports_it(tmp_path: Path) -> None:
+    lines = (data_root() / FILE).read_text().splitlines(keepends=True)
+    # Line 101 is a spot row: make its close unparsable (close, volume, funding are the last three fields).
+    lines[100] = lines[100].rsplit(",", 3)[0] + ",abc,1,\n"
+    p = tmp_path / "mv.csv"
+    p.write_text("".join(lines[:200]))
+    _, stats = load_multi_venue(p)
+    assert stats.bad_lines == 1 and stats.samples[0] == "line 101: could not convert string to float: 'abc'"
+    assert stats.events == 198
