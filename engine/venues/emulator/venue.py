@@ -211,6 +211,10 @@ class Venue:
         self.leverage: dict[int, int] = {}
         self.orders: list[Order] = []
         self.by_id: dict[int, Order] = {}
+        # The newest order per (market, client order id), and the open ones: lookups stay O(1) on
+        # long replays with many orders.
+        self.by_client: dict[tuple[int, str], Order] = {}
+        self.resting: dict[int, Order] = {}
         self.income: list[Income] = []
         # Every create that reached the venue, per client order id, accepted or not: a test proves with
         # it that a client never resent an order blindly.
@@ -252,17 +256,18 @@ class Venue:
             if order is None or order.market != index or (client_id and order.client_id != client_id):
                 raise not_found
             return order
-        for order in reversed(self.orders):
-            if order.market == index and order.client_id == client_id:
-                return order
-        raise not_found
+        assert client_id is not None
+        found = self.by_client.get((index, client_id))
+        if found is None:
+            raise not_found
+        return found
 
     def open_orders(self, kind: MarketKind, symbol: str | None) -> list[Order]:
         """Open orders of one symbol, or of every symbol of the family."""
         if symbol:
             index = self.resolve(kind, symbol)
-            return [o for o in self.orders if o.market == index and o.is_open]
-        return [o for o in self.orders if o.is_open and self.spec(o.market).kind is kind]
+            return [o for o in self.resting.values() if o.market == index]
+        return [o for o in self.resting.values() if self.spec(o.market).kind is kind]
 
     def all_orders(self, kind: MarketKind, symbol: str | None) -> list[Order]:
         """Every order of one symbol, oldest first."""
@@ -314,7 +319,8 @@ class Venue:
             if tif not in ("GTC", "IOC", "FOK") and not (tif == "GTX" and kind is MarketKind.USDM):
                 raise BinanceError(-1115, "Invalid timeInForce.")
         self._check_filters(spec, kind, qty, price, otype)
-        if any(o.client_id == client_id and o.market == index and o.is_open for o in self.orders):
+        previous = self.by_client.get((index, client_id))
+        if previous is not None and previous.is_open:
             # Unique among OPEN orders only: a filled or canceled order's id can be reused.
             if kind is MarketKind.SPOT:
                 raise BinanceError(-2010, "Duplicate order sent.")
@@ -363,6 +369,7 @@ class Venue:
         )
         self.orders.append(order)
         self.by_id[order.order_id] = order
+        self.by_client[(index, client_id)] = order
 
         if crosses:
             if otype == "MARKET":
@@ -373,6 +380,8 @@ class Venue:
                 take = min(qty, opposite_qty)
             if fill_ratio is not None:
                 take = min(take, self._round_qty(spec, qty * Decimal(str(fill_ratio))))
+            if reduce_only:
+                take = min(take, self._reducible(index))
             if take > 0:
                 self._fill(order, opposite, take, maker=False)
         forced_partial = fill_ratio is not None
@@ -385,6 +394,7 @@ class Venue:
         else:
             order.status = "PARTIALLY_FILLED" if order.executed > 0 else "NEW"
             self._lock(order)
+            self.resting[order.order_id] = order
         return order
 
     def cancel_order(self, kind: MarketKind, params: dict[str, str]) -> Order:
@@ -393,6 +403,7 @@ class Venue:
         if not order.is_open:
             raise BinanceError(-2011, "Unknown order sent.")
         self._unlock(order)
+        self.resting.pop(order.order_id, None)
         order.status = "CANCELED"
         order.update_ms = self.market.now_ms
         return order
@@ -452,6 +463,11 @@ class Venue:
         required = increase * price / self._leverage(index)
         if required > self.available_balance():
             raise BinanceError(-2019, "Margin is insufficient.")
+
+    def _reducible(self, index: int) -> Decimal:
+        """How much a reduce-only order may still fill: the open position's size."""
+        pos = self.positions.get(index)
+        return abs(pos.qty) if pos is not None else _ZERO
 
     def _leverage(self, index: int) -> int:
         return self.leverage.get(index, self.config.leverage)
@@ -575,16 +591,27 @@ class Venue:
         state = self.market.markets[index]
         if state.bid is None or state.ask is None:
             return
-        for order in self.orders:
-            if order.market != index or not order.is_open:
+        for order in list(self.resting.values()):
+            if order.market != index:
                 continue
             if order.side == "BUY" and state.ask <= order.price:
-                self._fill(order, order.price, min(order.remaining, state.ask_qty), maker=True)
+                size = min(order.remaining, state.ask_qty)
             elif order.side == "SELL" and state.bid >= order.price:
-                self._fill(order, order.price, min(order.remaining, state.bid_qty), maker=True)
+                size = min(order.remaining, state.bid_qty)
             else:
                 continue
-            order.status = "FILLED" if order.remaining <= 0 else "PARTIALLY_FILLED"
+            if order.reduce_only:
+                size = min(size, self._reducible(order.market))
+                if size <= 0:  # the position it was reducing is gone: Binance expires it
+                    order.status = "EXPIRED"
+                    del self.resting[order.order_id]
+                    continue
+            self._fill(order, order.price, size, maker=True)
+            if order.remaining <= 0:
+                order.status = "FILLED"
+                del self.resting[order.order_id]
+            else:
+                order.status = "PARTIALLY_FILLED"
 
     def _on_funding(self, settlement: FundingSettlement) -> None:
         pos = self.positions.get(settlement.market)
@@ -626,12 +653,8 @@ class Venue:
     def open_order_margin(self, index: int | None = None) -> Decimal:
         """Initial margin held for open USD-M orders."""
         total = _ZERO
-        for o in self.orders:
-            if (
-                o.is_open
-                and self.spec(o.market).kind is MarketKind.USDM
-                and (index is None or o.market == index)
-            ):
+        for o in self.resting.values():
+            if self.spec(o.market).kind is MarketKind.USDM and (index is None or o.market == index):
                 total += o.remaining * o.price / self._leverage(o.market)
         return total
 
@@ -671,6 +694,6 @@ class Venue:
                 self.spec(i).symbol: {"qty": str(p.qty), "entry": str(p.entry)}
                 for i, p in self.positions.items()
             },
-            "open_orders": len([o for o in self.orders if o.is_open]),
+            "open_orders": len(self.resting),
             "create_requests": dict(self.create_requests),
         }

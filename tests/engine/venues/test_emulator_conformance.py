@@ -409,3 +409,29 @@ def test_public_request_when_symbol_unknown_then_1121(
 ) -> None:
     with pytest.raises(ccxt.BadSymbol, match="-1121"):
         usdm_client.fapiPublicGetTicker24hr({"symbol": "DOGEBTC"})
+
+
+def test_reconcile_when_client_restarts_then_fresh_client_recovers_orders_fills_and_positions(
+    emu: EmulatorThread,
+) -> None:
+    first = make_sync("binanceusdm", emu.base_url)
+    first.create_order(PERP, "market", "sell", 0.02, params={"clientOrderId": "carry-leg-1"})
+    first.create_order(PERP, "limit", "sell", 0.01, 40000.0, params={"clientOrderId": "carry-leg-2"})
+    del first  # the process is gone; the venue keeps everything
+    fresh = make_sync("binanceusdm", emu.base_url)
+    assert [o["clientOrderId"] for o in fresh.fetch_open_orders(PERP)] == ["carry-leg-2"]
+    assert [t["amount"] for t in fresh.fetch_my_trades(PERP)] == [0.02]
+    (position,) = fresh.fetch_positions()
+    assert (position["side"], position["contracts"]) == ("short", 0.02)
+    assert fresh.fetch_order(None, PERP, params={"origClientOrderId": "carry-leg-1"})["status"] == "closed"
+
+
+def test_reduce_only_when_larger_than_position_then_fills_only_the_position_and_expires_rest(
+    usdm_client: ccxt.Exchange,
+) -> None:
+    usdm_client.create_order(PERP, "market", "sell", 0.01)
+    close = usdm_client.create_order(PERP, "market", "buy", 0.05, params={"reduceOnly": True})
+    assert (close["status"], close["filled"]) == ("expired", 0.01)
+    assert usdm_client.fetch_positions() == []
+    with pytest.raises(ccxt.InvalidOrder, match="-2022"):
+        usdm_client.create_order(PERP, "market", "buy", 0.01, params={"reduceOnly": True})
