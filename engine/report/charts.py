@@ -95,6 +95,39 @@ def band_label(band: RegimeBand) -> str:
     return f"{band.name} ({band.low_pct:+g}%..{band.high_pct:+g}%)"
 
 
+def robust_limits(ax: Axes, y: np.ndarray, unit: str, tail_pct: float = 0.1) -> tuple[float, float]:
+    """Set y-limits to the central mass of ``y`` so one outlier does not flatten the chart.
+
+    The limits span the ``tail_pct``..``100 - tail_pct`` percentiles plus a 15% margin, always including 0.
+    Samples left off-scale are counted in a note on the axes, with the extreme values.
+
+    Returns
+    -------
+    tuple[float, float]
+        The limits set.
+    """
+    finite = y[np.isfinite(y)]
+    if len(finite) == 0:
+        return ax.get_ylim()
+    p_lo, p_hi = np.percentile(finite, [tail_pct, 100.0 - tail_pct])
+    p_lo, p_hi = min(float(p_lo), 0.0), max(float(p_hi), 0.0)
+    pad = 0.15 * max(p_hi - p_lo, 1e-9)
+    lo = max(p_lo - pad, float(finite.min()) - pad * 0.1)
+    hi = min(p_hi + pad, float(finite.max()) + pad * 0.1)
+    ax.set_ylim(lo, hi)
+    off = int(np.count_nonzero(finite < lo) + np.count_nonzero(finite > hi))
+    if off:
+        ax.text(
+            0.005,
+            0.02,
+            f"{off} samples off-scale (min {finite.min():.1f}, max {finite.max():.1f} {unit})",
+            transform=ax.transAxes,
+            fontsize=7,
+            color="#555",
+        )
+    return lo, hi
+
+
 def _date_axis(ax: Axes) -> None:
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
@@ -164,9 +197,11 @@ def plot_basis_funding(
     ax_b.plot(*envelope(x, basis_bps), color="#1f77b4", lw=0.8, label="basis")
     ax_f.plot(*envelope(x, funding_apr_pct), color="#8c564b", lw=0.8, label="funding APR")
     ax_f.axhline(0.0, color="grey", lw=0.6)
+    ax_b.axhline(0.0, color="grey", lw=0.6)
+    lo, hi = robust_limits(ax_b, basis_bps, "bps")
+    robust_limits(ax_f, funding_apr_pct, "%")
 
     # Shade the regimes inside the visible range only, so an open-ended band does not stretch the axis.
-    lo, hi = ax_b.get_ylim()
     for band in regimes:
         b_lo = lo if band.low_pct is None else band.low_pct * 100.0  # percent -> bps
         b_hi = hi if band.high_pct is None else band.high_pct * 100.0
@@ -174,8 +209,7 @@ def plot_basis_funding(
             # Out of view: a legend entry only, so the reader still sees every band's bounds.
             ax_b.axhspan(0, 0, color=band.color, alpha=0.12, lw=0, label=band_label(band))
             continue
-        edge = band_label(band)
-        ax_b.axhspan(max(b_lo, lo), min(b_hi, hi), color=band.color, alpha=0.12, lw=0, label=edge)
+        ax_b.axhspan(max(b_lo, lo), min(b_hi, hi), color=band.color, alpha=0.12, lw=0, label=band_label(band))
     ax_b.set_ylim(lo, hi)
 
     finite = np.isfinite(basis_bps)
@@ -195,7 +229,8 @@ def plot_basis_funding(
 
     ax_b.set_ylabel("basis (bps)")
     ax_b.set_title("Basis and annualized funding")
-    ax_b.legend(loc="upper right", fontsize=7, ncol=3)
+    # Outside the axes: inside, it would hide the series wherever the data happens to be.
+    ax_b.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     ax_f.set_ylabel("funding, annualized (%)")
     for axis in (ax_b, ax_f):
         axis.grid(alpha=0.3)

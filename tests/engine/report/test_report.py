@@ -18,7 +18,7 @@ import pytest
 from rich.console import Console
 
 from engine.journal import Fill, Journal, JournalError
-from engine.report import RunFacts, iso_utc, max_abs_net_delta, print_summary, write_report
+from engine.report import RunFacts, build_summary, iso_utc, max_abs_net_delta, print_summary, write_report
 from engine.report.charts import envelope
 from engine.report.summary import fee_usd
 from tests.engine.journal.builders import (
@@ -296,7 +296,23 @@ def test_max_abs_net_delta_when_inventory_adopted_then_seeded_from_initial_posit
     assert max_abs_net_delta(fills) == Decimal("0.5")
 
 
-def test_write_report_when_initial_positions_given_then_summary_delta_seeded(tmp_path: Path) -> None:
-    summary, _ = _report(tmp_path, facts=replace(FACTS, initial_positions={SPOT: Decimal("-0.3")}))
+def test_build_summary_when_initial_positions_given_then_net_delta_seeded(tmp_path: Path) -> None:
+    with Journal(f"sqlite:///{tmp_path / 'j.sqlite'}") as j:
+        write_hand_run(j)
+        summary = build_summary(j, RUN_ID, replace(FACTS, initial_positions={SPOT: Decimal("-0.3")}))
     # Hand run from -0.3: 0 after the first spot fill, -0.3 after the legs, +0.2 and -0.3 on exit.
     assert summary["max_abs_net_delta_base"] == 0.3
+
+
+def test_robust_limits_when_one_outlier_then_axis_fits_the_bulk_and_notes_it() -> None:
+    import matplotlib.pyplot as plt
+
+    from engine.report.charts import robust_limits
+
+    y = np.concatenate([np.linspace(-5.0, 10.0, 5_000), [-185.0], [np.nan]])
+    fig, ax = plt.subplots()
+    lo, hi = robust_limits(ax, y, "bps")
+    notes = [t.get_text() for t in ax.texts]
+    plt.close(fig)
+    assert -10.0 < lo < -5.0 and 10.0 < hi < 15.0
+    assert notes == ["1 samples off-scale (min -185.0, max 10.0 bps)"]
