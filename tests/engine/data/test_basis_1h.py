@@ -58,3 +58,16 @@ def test_hourly_basis_when_wrong_header_then_format_error_names_file(tmp_path: P
     p.write_text("Time,Spot,Perp\n2021-07-01 01:00:00,1,2\n")
     with pytest.raises(DataFormatError, match=r"basis\.csv.*BTCUSD PERP Future"):
         load_hourly_basis(p)
+
+
+def test_hourly_basis_when_23h_row_then_spot_close_is_daily_close() -> None:
+    from engine.data.spot_daily import load_spot_daily
+
+    rows, _ = load_hourly_basis(data_root() / FILE)
+    daily, _ = load_spot_daily(data_root() / "cme/binance_btcusdt_spot_1d_2017_2024.csv")
+    close_of_day = {b.ts_ns: b.close for b in daily}
+    day_ns = 86_400_000_000_000
+    # The row labeled 23:00 is the last hour of the day: its label is the bar's open, not its close.
+    last_hours = [r for r in rows if r.ts_ns % day_ns == 23 * 3_600_000_000_000]
+    assert len(last_hours) == 1096
+    assert all(r.spot_close == close_of_day[r.ts_ns - r.ts_ns % day_ns] for r in last_hours)

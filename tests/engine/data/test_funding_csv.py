@@ -43,6 +43,14 @@ def test_funding_when_settlement_20230405_then_rate_matches_tick_recording() -> 
     assert by_ts[_ns(2023, 4, 5)].rate == Decimal("0.00002760")
 
 
+def test_funding_when_real_summer_row_at_0100_london_then_0000_utc() -> None:
+    # File line 1218: "2023-07-01 01:00:00","BTCUSDT Perpetual","8h","0.010000%" (BST = UTC+1).
+    rows, _ = load_funding_history(data_root() / FILE)
+    by_ts = {r.ts_ns: r for r in rows}
+    assert by_ts[_ns(2023, 7, 1, 0)].rate == Decimal("0.00010000")
+    assert _ns(2023, 7, 1, 1) not in by_ts
+
+
 def test_funding_when_real_file_then_2021_mean_annualized_matches_readme() -> None:
     rows, _ = load_funding_history(data_root() / FILE)
     y2021 = [r.rate for r in rows if _ns(2021, 1, 1) <= r.ts_ns < _ns(2022, 1, 1)]
