@@ -502,12 +502,22 @@ class Journal:
             try:
                 self._commit_one(_FILL, row)
             except IntegrityError:
-                # Another writer journaled the same trade id since our state was read.
                 state.seq[_FILL.name] -= 1
+                if not self._fill_exists(run_id, venue, trade_id):
+                    raise  # not a duplicate trade id: a real conflict, never swallowed
+                # Another writer journaled the same trade id since our state was read.
                 state.fill_keys.add(key)
                 return False
             state.fill_keys.add(key)
             return True
+
+    def _fill_exists(self, run_id: str, venue: str, trade_id: str) -> bool:
+        conn = self._c()
+        stmt = select(_FILL.c.seq).where(
+            _FILL.c.run_id == run_id, _FILL.c.venue == venue, _FILL.c.trade_id == trade_id
+        )
+        with conn.begin():
+            return conn.execute(stmt).first() is not None
 
     def record_funding(
         self,

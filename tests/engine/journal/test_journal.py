@@ -354,3 +354,17 @@ def test_journal_when_called_from_several_threads_then_every_record_kept_with_un
         t.join()
     assert sorted(e.seq for e in journal.order_events("r")) == list(range(1, 201))
     assert len(journal.market("r")) == 200
+
+
+def test_record_fill_when_another_writer_journaled_the_trade_id_then_false(db: Path) -> None:
+    args = ("O-1", "BINANCE", "T-9", SPOT, "BUY", Decimal("0.1"), Decimal("28000"), Decimal("0"), "USDT")
+    first = Journal(f"sqlite:///{db}")
+    first.start_run("r", "s", "live", "{}")
+    second = Journal(f"sqlite:///{db}")
+    assert not second.has_fill("r", "BINANCE", "T-9")  # second's view of the run is read now
+    assert first.record_fill("r", 1, *args)
+    # second does not know of it; the database's unique constraint catches it.
+    assert second.record_fill("r", 2, *args) is False
+    assert len(second.fills("r")) == 1
+    first.close()
+    second.close()
