@@ -220,12 +220,12 @@ class Emulator:
         stamp = params.get("timestamp")
         if not stamp or not stamp.isdigit():
             raise missing("timestamp")
-        recv_window = int(params.get("recvWindow") or 5000)
+        recv_window = _int(params, "recvWindow", 5000)
         if recv_window > _MAX_RECV_WINDOW_MS:
             raise BinanceError(-1131, "recvWindow must be less than 60000")
         # recvWindow is checked against wall time: ccxt stamps requests with the machine's clock.
         now = int(time.time() * 1000)
-        if int(stamp) < now - recv_window or int(stamp) > now + _FUTURE_TOLERANCE_MS:
+        if int(stamp) < now - recv_window or int(stamp) > now + _FUTURE_TOLERANCE_MS:  # digits checked above
             raise BinanceError(-1021, "Timestamp for this request is outside of the recvWindow.")
         return params
 
@@ -320,12 +320,12 @@ class Emulator:
         return _json([render.premium_index(self.venue, i, self._now_ms) for i in sel])
 
     async def _funding_rate(self, request: web.Request) -> web.Response:
-        q = request.query
+        q = dict(request.query)
         sel = self._states(request, USDM)
         markets = {sel} if isinstance(sel, int) else set(sel)
-        start = int(q.get("startTime", 0))
-        end = int(q.get("endTime", 2**62))
-        limit = min(int(q.get("limit", 100)), 1000)
+        start = _int(q, "startTime", 0)
+        end = _int(q, "endTime", 2**62)
+        limit = min(_int(q, "limit", 100), 1000)
         rows = [
             {
                 "symbol": self.venue.spec(s.market).symbol,
@@ -386,7 +386,7 @@ class Emulator:
         params = await self._signed(request)
         orders = self.venue.all_orders(kind, params.get("symbol"))
         if "orderId" in params:
-            orders = [o for o in orders if o.order_id >= int(params["orderId"])]
+            orders = [o for o in orders if o.order_id >= _int(params, "orderId", 0)]
         orders = _time_window(orders, params, lambda o: o.time_ms)
         if kind is SPOT:
             return _json([render.spot_order(o) for o in orders])
@@ -396,9 +396,9 @@ class Emulator:
         params = await self._signed(request)
         pairs = self.venue.fills(kind, params.get("symbol"))
         if "orderId" in params:
-            pairs = [(o, f) for o, f in pairs if o.order_id == int(params["orderId"])]
+            pairs = [(o, f) for o, f in pairs if o.order_id == _int(params, "orderId", 0)]
         if "fromId" in params:
-            pairs = [(o, f) for o, f in pairs if f.trade_id >= int(params["fromId"])]
+            pairs = [(o, f) for o, f in pairs if f.trade_id >= _int(params, "fromId", 0)]
         pairs = _time_window(pairs, params, lambda p: p[1].time_ms)
         if kind is SPOT:
             return _json([render.spot_trade(o, f) for o, f in pairs])
@@ -474,7 +474,7 @@ class Emulator:
         if params.get("incomeType"):
             rows = [r for r in rows if r.income_type == params["incomeType"]]
         rows = _time_window(rows, params, lambda r: r.time_ms)
-        limit = min(int(params.get("limit") or 100), 1000)
+        limit = min(_int(params, "limit", 100), 1000)
         return _json([render.income(r) for r in rows[:limit]])
 
     # ---- control endpoints -----------------------------------------------------------------------
@@ -513,11 +513,22 @@ def _split_signature(text: str) -> tuple[str, str]:
 
 
 def _time_window[R](rows: list[R], params: dict[str, str], ts: Callable[[R], int]) -> list[R]:
-    start = int(params.get("startTime") or 0)
-    end = int(params.get("endTime") or 2**62)
+    start = _int(params, "startTime", 0)
+    end = _int(params, "endTime", 2**62)
     out = [r for r in rows if start <= ts(r) <= end]
-    limit = params.get("limit")
-    return out[-int(limit) :] if limit and limit.isdigit() and "startTime" not in params else out
+    limit = _int(params, "limit", 0)
+    return out[-limit:] if limit and "startTime" not in params else out
+
+
+def _int(params: dict[str, str], name: str, default: int) -> int:
+    """An integer parameter, or Binance's -1100 when it is not one."""
+    text = params.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'.") from exc
 
 
 async def start_emulator(

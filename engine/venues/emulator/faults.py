@@ -5,7 +5,9 @@ A rules file is JSON (``{"faults": [{...}, ...]}``) or TOML (``[[faults]]`` tabl
 ==================  ===================================================================================
 ``kind``            ``drop_after_commit`` (the order is booked, then the connection is closed with no
                     answer), ``rate_limit`` (HTTP 429 with ``Retry-After``, request not processed),
-                    ``partial_fill`` (fill ``fill_ratio`` of the order, expire/cancel the rest),
+                    ``partial_fill`` (fill ``fill_ratio`` of the order now, at the recorded top of
+                    book, then expire (MARKET/IOC) or cancel (GTC) the rest; an order that does not
+                    cross the book is canceled unfilled),
                     ``reject`` (answer ``{"code": code, "msg": msg}`` without booking), ``latency``
                     (sleep ``latency_ms`` first), ``reset`` (abort the connection before processing)
 ``path``            glob on the request path, e.g. ``/fapi/v1/order`` or ``/api/v3/*`` (default ``*``)
