@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -54,16 +55,22 @@ def pg_url() -> Iterator[str]:
         pytest.skip("the psycopg driver is not installed (pip install 'psycopg[binary]')")
     # initdb refuses to run as root: run the server as the 'postgres' system user then.
     prefix: list[str] = []
-    root = tempfile.mkdtemp(prefix="carry-pg-")
     if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no 'postgres' user to run the server as")
         if shutil.which("runuser") is None:
             pytest.skip("running as root and runuser is missing: cannot start PostgreSQL as another user")
         prefix = ["runuser", "-u", "postgres", "--"]
+    root = tempfile.mkdtemp(prefix="carry-pg-")
+    if prefix:
         shutil.chown(root, user="postgres")
     data = Path(root) / "data"
     port = _free_port()
-    subprocess.run(
-        [
+    pg_ctl = [*prefix, str(bindir / "pg_ctl"), "-D", str(data)]
+    try:
+        initdb = [
             *prefix,
             str(bindir / "initdb"),
             "-D",
@@ -73,25 +80,15 @@ def pg_url() -> Iterator[str]:
             "--auth=trust",
             "-E",
             "UTF8",
-            "--no-sync",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    opts = f"-k {root} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", f"{root}/log", "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
-    try:
+        ]
+        subprocess.run([*initdb, "--no-sync"], check=True, capture_output=True)
+        opts = f"-k {root} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            [*pg_ctl, "-o", opts, "-l", f"{root}/log", "-w", "start"], check=True, capture_output=True
+        )
         yield f"postgresql+psycopg://carry@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-            check=False,
-            capture_output=True,
-        )
+        subprocess.run([*pg_ctl, "-m", "immediate", "-w", "stop"], check=False, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
