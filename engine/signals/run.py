@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import matplotlib.dates as mdates
 import numpy as np
 import numpy.typing as npt
 from matplotlib.axes import Axes
@@ -404,6 +405,9 @@ def _draw_charts(
             ax.plot(t, trailing_mean(ps.premium_bps[v], 21), lw=1.0, color="black")
             ax.axhline(0, color="grey", lw=0.5)
             ax.set_title(f"{venue} {ps.asset}", fontsize=9)
+            locator = mdates.AutoDateLocator(maxticks=5)
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
             ax.tick_params(labelsize=7)
         grid[r, 0].set_ylabel("premium, bps (black: 7-day mean)")
     p = out / "venue_premiums.png"
@@ -422,12 +426,17 @@ _NOTES = (
 
 
 def _html(result: dict[str, object], charts: dict[str, str], stats: Sequence[LoadStats]) -> str:
+    def cell(v: object) -> str:
+        if isinstance(v, Mapping):
+            return ", ".join(f"{k} {cell(x)}" for k, x in v.items() if x)
+        return f"{v:.1f}" if isinstance(v, float) else str(v)
+
     def table(d: object) -> str:
         items = d.items() if isinstance(d, Mapping) else []
-        cells = "".join(
-            f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in items
+        body = "".join(
+            f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(cell(v))}</td></tr>" for k, v in items
         )
-        return f"<table>{cells}</table>"
+        return f"<table>{body}</table>"
 
     loads = {s.source: f"{s.events} rows, {s.bad_lines} bad" for s in stats}
     imgs = "".join(
