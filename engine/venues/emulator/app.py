@@ -139,9 +139,7 @@ class Emulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = int(self._runner.addresses[0][1])
         self.base_url = f"http://{host}:{self.port}"
         if self.options.clock == "replay":
             self._replay_task = asyncio.get_running_loop().create_task(self._replay())
@@ -366,9 +364,9 @@ class Emulator:
 
     async def _cancel_all(self, request: web.Request, kind: MarketKind) -> web.Response:
         params = await self._signed(request)
-        orders = self.venue.open_orders(kind, params.get("symbol") or None)
         if not params.get("symbol"):
             raise missing("symbol")
+        orders = self.venue.open_orders(kind, params["symbol"])
         for o in orders:
             self.venue.cancel_order(kind, {"symbol": o.symbol, "orderId": str(o.order_id)})
         if kind is SPOT:
@@ -588,9 +586,16 @@ class EmulatorThread:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="carry-emulator", daemon=True)
         self._thread.start()
-        self.emulator: Emulator = self._run(
-            start_emulator(data_files, faults, host=host, port=port, options=options, recording=recording)
-        )
+        try:
+            self.emulator: Emulator = self._run(
+                start_emulator(data_files, faults, host=host, port=port, options=options, recording=recording)
+            )
+        except BaseException:
+            # Do not leave a loop thread behind when the server cannot start (port taken, bad file).
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop.close()
+            raise
         self.base_url = self.emulator.base_url
 
     def _run(self, coro: Awaitable[T]) -> T:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import ccxt
 import pytest
 
 from engine.paths import PROJECT_ROOT, data_root
+from engine.venues.emulator import EmulatorThread, Recording
 from tests.engine.venues.conftest import API_KEY, API_SECRET, SPOT_FILE, USDM_FILE_0405, make_sync
 
 
@@ -49,3 +51,12 @@ def test_serve_when_started_as_process_then_replays_answers_ccxt_and_stops_on_si
     assert proc.returncode == 0, err
     # DESIGN rule 8: keys and secrets never appear in output.
     assert API_KEY not in line + out + err and API_SECRET not in line + out + err
+
+
+def test_emulator_thread_when_port_taken_then_raises_and_leaves_no_thread(
+    emu: EmulatorThread, spot_and_perp_recording: Recording
+) -> None:
+    count = threading.active_count()
+    with pytest.raises(OSError):
+        EmulatorThread(recording=spot_and_perp_recording, port=int(emu.base_url.rsplit(":", 1)[1]))
+    assert threading.active_count() == count
