@@ -52,12 +52,16 @@ def _other(db: Path, sql: str) -> list[tuple[object, ...]]:
         conn.close()
 
 
+@pytest.mark.parametrize("durable", [True, False])
 def test_record_intent_when_it_returns_then_committed_and_seen_by_a_second_connection(
-    journal: Journal, db: Path
+    db: Path, durable: bool
 ) -> None:
+    journal = Journal(f"sqlite:///{db}", durable=durable)
+    journal.start_run("r", "SpotPerpCarry", "backtest", "{}")
     journal.record_intent("r", 5, "O-1", SPOT, "BUY", Decimal("0.5"), "MARKET", "P-1", "spot", "enter")
     rows = _other(db, "SELECT client_order_id, quantity, pair_id, leg FROM order_intent")
     assert rows == [("O-1", "0.5", "P-1", "spot")]
+    journal.close()
 
 
 def test_buffered_records_when_not_flushed_then_unseen_and_when_flushed_then_seen(
