@@ -110,3 +110,17 @@ def test_funding_when_wrong_header_then_format_error_names_file(tmp_path: Path) 
 def test_funding_when_file_missing_then_error_names_path(tmp_path: Path) -> None:
     with pytest.raises(DataFileMissingError, match=r"nope\.csv"):
         load_funding_history(tmp_path / "nope.csv")
+
+
+def test_funding_when_spring_gap_time_or_4h_interval_then_gap_bad_and_4h_grid_kept(tmp_path: Path) -> None:
+    body = (
+        '"2024-03-31 01:00:00","BTCUSDT Perpetual","8h","0.01%"\n'  # 2: clocks jump 01:00 -> 02:00
+        '"2024-01-10 04:00:00","BTCUSDT Perpetual","4h","0.02%"\n'  # 3: GMT, on a 4h grid
+        '"2024-01-10 04:00:00","BTCUSDT Perpetual","8h","0.02%"\n'  # 4: 04:00 is off an 8h grid
+    )
+    rows, stats = load_funding_history(_write(tmp_path, body))
+    got = [(r.ts_ns, r.interval_hours, r.rate) for r in rows]
+    assert got == [(_ns(2024, 1, 10, 4), 4, Decimal("0.0002"))]
+    assert stats.bad_lines == 2
+    assert stats.samples[0].startswith("line 2:") and "does not exist" in stats.samples[0]
+    assert stats.samples[1].startswith("line 4:") and "8h" in stats.samples[1]
