@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl
@@ -34,6 +35,7 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
+from engine.data.funding_csv import load_funding_history
 from engine.venues.emulator import render
 from engine.venues.emulator.faults import (
     FILL_RATIO_KEY,
@@ -90,12 +92,16 @@ class EmulatorOptions:
         Accounts, keys and fees.
     start_when_all_quoted : bool
         Start the clock at the first moment every market has a book (else at the first event).
+    funding_history : dict[str, Path]
+        USD-M symbol -> Binance funding history CSV (``binance_btcusdt_funding_2019_2024.csv``):
+        ``/fapi/v1/fundingRate`` then also lists the settlements before the recording, up to the clock.
     """
 
     clock: ClockMode = "step"
     speed: float = 1.0
     venue: VenueConfig = field(default_factory=VenueConfig)
     start_when_all_quoted: bool = True
+    funding_history: dict[str, Path] = field(default_factory=dict)
 
 
 class Emulator:
@@ -122,6 +128,11 @@ class Emulator:
         self.venue = Venue(self.market, self.options.venue)
         if self.options.start_when_all_quoted:
             self.market.advance_until_quoted()
+        # symbol -> [(funding time ms, rate)], ascending, from the funding CSVs.
+        self._funding_csv: dict[str, list[tuple[int, Decimal]]] = {}
+        for symbol, path in self.options.funding_history.items():
+            rows, _stats = load_funding_history(path)
+            self._funding_csv[symbol] = [(r.ts_ns // 1_000_000, r.rate) for r in rows]
         self.faults = FaultPlan(faults)
         self.app = web.Application(middlewares=[fault_middleware(self.faults), _binance_errors])
         self._routes()
@@ -324,16 +335,30 @@ class Emulator:
         start = _int(q, "startTime", 0)
         end = _int(q, "endTime", 2**62)
         limit = min(_int(q, "limit", 100), 1000)
-        rows = [
-            {
-                "symbol": self.venue.spec(s.market).symbol,
-                "fundingTime": s.funding_time_ns // 1_000_000,
-                "fundingRate": render.f8(s.rate),
-                "markPrice": render.f8(s.mark),
-            }
-            for s in self.market.settlements
-            if s.market in markets and start <= s.funding_time_ns // 1_000_000 <= end
-        ]
+        now = self._now_ms
+        by_time: dict[tuple[str, int], dict[str, Any]] = {}
+        for index in markets:
+            symbol = self.venue.spec(index).symbol
+            for time_ms, rate in self._funding_csv.get(symbol, []):
+                if time_ms <= now:  # never leak settlements from the recording's future
+                    by_time[symbol, time_ms] = {
+                        "symbol": symbol,
+                        "fundingTime": time_ms,
+                        "fundingRate": render.f8(rate),
+                        "markPrice": "",
+                    }
+        for s in self.market.settlements:  # recorded settlements win: they carry the mark price
+            if s.market in markets:
+                symbol, time_ms = self.venue.spec(s.market).symbol, s.funding_time_ns // 1_000_000
+                by_time[symbol, time_ms] = {
+                    "symbol": symbol,
+                    "fundingTime": time_ms,
+                    "fundingRate": render.f8(s.rate),
+                    "markPrice": render.f8(s.mark),
+                }
+        rows = sorted(
+            (r for r in by_time.values() if start <= r["fundingTime"] <= end), key=lambda r: r["fundingTime"]
+        )
         return _json(rows[-limit:] if "startTime" not in q else rows[:limit])
 
     # ---- orders ----------------------------------------------------------------------------------
@@ -670,6 +695,7 @@ def serve(
     speed: float = 1.0,
     host: str = "127.0.0.1",
     venue: VenueConfig | None = None,
+    funding_history: dict[str, Path] | None = None,
 ) -> None:
     """Run the emulator in replay mode until SIGINT/SIGTERM (blocking): the ``carry emulator`` command.
 
@@ -687,6 +713,8 @@ def serve(
         Listen address; loopback by default.
     venue : VenueConfig, optional
         Accounts and API keys (default key ``emulator-key``, secret ``emulator-secret``).
+    funding_history : dict[str, Path], optional
+        USD-M symbol -> funding history CSV served by ``/fapi/v1/fundingRate`` (see `EmulatorOptions`).
     """
 
     async def main() -> None:
@@ -695,7 +723,12 @@ def serve(
             faults,
             host=host,
             port=port,
-            options=EmulatorOptions(clock="replay", speed=speed, venue=venue or VenueConfig()),
+            options=EmulatorOptions(
+                clock="replay",
+                speed=speed,
+                venue=venue or VenueConfig(),
+                funding_history=funding_history or {},
+            ),
         )
         # Never print keys or secrets (DESIGN rule 8), only where to connect.
         print(f"carry emulator listening on {emulator.base_url}", flush=True)

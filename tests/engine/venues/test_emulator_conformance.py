@@ -435,3 +435,28 @@ def test_reduce_only_when_larger_than_position_then_fills_only_the_position_and_
     assert usdm_client.fetch_positions() == []
     with pytest.raises(ccxt.InvalidOrder, match="-2022"):
         usdm_client.create_order(PERP, "market", "buy", 0.01, params={"reduceOnly": True})
+
+
+def test_funding_rate_history_when_csv_given_then_past_settlements_listed_up_to_the_clock_only(
+    perp_over_funding_recording: Recording,
+) -> None:
+    csv_path = data_root() / "binance" / "binance_btcusdt_funding_2019_2024.csv"
+    options = EmulatorOptions(funding_history={"BTCUSDT": csv_path})
+    with EmulatorThread(recording=perp_over_funding_recording, options=options) as emu:
+        exchange = make_sync("binanceusdm", emu.base_url)
+        history = exchange.fetch_funding_rate_history(PERP)
+        assert len(history) == 100  # Binance's default page: the latest 100
+        # CSV line 1480: "2023-04-04 17:00:00" London summer time = 16:00 UTC, "-0.001276%".
+        assert (history[-1]["timestamp"], history[-1]["fundingRate"]) == (
+            SETTLEMENT_MS - 8 * 3_600_000,
+            -0.00001276,
+        )
+        emu.advance_to_ms(SETTLEMENT_MS + 2_000)
+        latest = exchange.fetch_funding_rate_history(PERP)[-1]
+        # The recorded settlement (with its mark price), never the CSV's later rows.
+        assert (latest["timestamp"], latest["fundingRate"]) == (SETTLEMENT_MS, 0.0000276)
+        assert latest["info"]["markPrice"] != ""
+        since = exchange.fetch_funding_rate_history(
+            PERP, since=1568073600000, limit=3
+        )  # 2019-09-10 00:00 UTC
+        assert [h["timestamp"] for h in since] == [1568102400000, 1568131200000, 1568160000000]
