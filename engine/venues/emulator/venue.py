@@ -309,7 +309,20 @@ class Venue:
         otype = _param(params, "type")
         if otype not in ("MARKET", "LIMIT") and not (otype == "LIMIT_MAKER" and kind is MarketKind.SPOT):
             raise BinanceError(-1116, "Invalid orderType.")
-        qty = _decimal(params, "quantity")
+        if (
+            otype == "MARKET"
+            and kind is MarketKind.SPOT
+            and not params.get("quantity")
+            and params.get("quoteOrderQty")
+        ):
+            # Spot market order by quote amount (ccxt's create_market_buy_order_with_cost): the base
+            # quantity is what that amount buys at the recorded top of book, on the lot grid.
+            top = state.ask if params.get("side") == "BUY" else state.bid
+            if top is None:
+                raise BinanceError(-1013, "Market is closed.")
+            qty = self._round_qty(spec, _decimal(params, "quoteOrderQty") / top)
+        else:
+            qty = _decimal(params, "quantity")
         reduce_only = params.get("reduceOnly", "false").lower() == "true"
         if otype == "MARKET":
             price, tif = _ZERO, "GTC"

@@ -460,3 +460,13 @@ def test_funding_rate_history_when_csv_given_then_past_settlements_listed_up_to_
             PERP, since=1568073600000, limit=3
         )  # 2019-09-10 00:00 UTC
         assert [h["timestamp"] for h in since] == [1568102400000, 1568131200000, 1568160000000]
+
+
+def test_spot_market_buy_when_by_cost_then_quantity_is_cost_over_ask_on_lot_grid(
+    spot_client: ccxt.Exchange,
+) -> None:
+    ask = Decimal(str(spot_client.fetch_order_book(SPOT)["asks"][0][0]))
+    order = spot_client.create_market_buy_order_with_cost(SPOT, 1000)
+    expected = (Decimal(1000) / ask).quantize(Decimal("0.00001"), rounding="ROUND_DOWN")
+    assert (order["status"], Decimal(str(order["filled"]))) == ("closed", expected)
+    assert order["cost"] <= 1000
