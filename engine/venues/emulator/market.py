@@ -31,6 +31,7 @@ from engine.data.binance_ws import BinanceWsLoader
 from engine.instruments import linear_perpetual, spot_pair
 
 _NS_PER_MS = 1_000_000
+_NEVER = 2**63
 
 
 class MarketKind(Enum):
@@ -326,6 +327,10 @@ class MarketReplay:
         ``on_quote(market_index)`` after each book update (the venue matches resting orders there).
     on_funding : callable, optional
         ``on_funding(FundingSettlement)`` when the recording shows a settlement has happened.
+    on_funding_time : callable, optional
+        ``on_funding_time(market_index, funding_time_ns)`` the moment the clock reaches a funding time,
+        before anything else happens at that time: the venue records which positions are entitled
+        (the rate itself is only final a moment later, see `_apply`).
     """
 
     def __init__(
@@ -333,11 +338,15 @@ class MarketReplay:
         recording: Recording,
         on_quote: Callable[[int], None] | None = None,
         on_funding: Callable[[FundingSettlement], None] | None = None,
+        on_funding_time: Callable[[int, int], None] | None = None,
     ) -> None:
         self.recording = recording
         self.markets = [MarketState(spec) for spec in recording.specs]
         self.on_quote = on_quote
         self.on_funding = on_funding
+        self.on_funding_time = on_funding_time
+        self._reached: set[tuple[int, int]] = set()
+        self._next_reach_ns = _NEVER
         self.cursor = 0
         self.now_ns = recording.events[0][0] if recording.events else 0
         self.settlements: list[FundingSettlement] = []
@@ -388,6 +397,8 @@ class MarketReplay:
             self.cursor += 1
             n += 1
         self.now_ns = max(self.now_ns, ts_ns)
+        if self.now_ns >= self._next_reach_ns:
+            self._reach(self.now_ns)
         return n
 
     def advance_until_quoted(self) -> None:
@@ -401,10 +412,27 @@ class MarketReplay:
             self.advance_events(1)
         self.advance_to(self.now_ns)
 
+    def _reach(self, now_ns: int) -> None:
+        """Announce every funding time the clock has reached, once each."""
+        upcoming = _NEVER
+        for i, m in enumerate(self.markets):
+            t = m.next_funding_ns
+            if t <= 0 or (i, t) in self._reached:
+                continue
+            if now_ns >= t:
+                self._reached.add((i, t))
+                if self.on_funding_time is not None:
+                    self.on_funding_time(i, t)
+            else:
+                upcoming = min(upcoming, t)
+        self._next_reach_ns = upcoming
+
     def _apply(self, ev: Event) -> None:
         ts, i, kind, p = ev
         if ts > self.now_ns:
             self.now_ns = ts
+        if ts >= self._next_reach_ns:  # cheap test on the hot path; the scan runs once per funding time
+            self._reach(ts)
         m = self.markets[i]
         if kind == QUOTE:
             m.bid, m.ask, m.bid_qty, m.ask_qty = p  # type: ignore[assignment]
@@ -440,3 +468,8 @@ class MarketReplay:
                     self.on_funding(settlement)
             m.mark, m.index, m.funding_rate, m.next_funding_ns = mark, index_px, rate, next_ns  # type: ignore[assignment]
             m.mark_ts_ns = ts_event  # type: ignore[assignment]
+            if (i, next_ns) not in self._reached:
+                if ts >= next_ns:
+                    self._reach(ts)
+                else:
+                    self._next_reach_ns = min(self._next_reach_ns, next_ns)

@@ -202,6 +202,10 @@ class Venue:
         self.config = config or VenueConfig()
         market.on_quote = self._on_quote
         market.on_funding = self._on_funding
+        market.on_funding_time = self._on_funding_time
+        # Position sizes as they stood when the clock reached each funding time: only those are paid,
+        # even though the recorded rate becomes final (and the payment is booked) a moment later.
+        self._funding_positions: dict[tuple[int, int], Decimal] = {}
         self.spot: dict[str, SpotAsset] = {
             asset: SpotAsset(free=amount) for asset, amount in self.config.spot_balances.items()
         }
@@ -626,12 +630,19 @@ class Venue:
             else:
                 order.status = "PARTIALLY_FILLED"
 
+    def _on_funding_time(self, index: int, funding_time_ns: int) -> None:
+        pos = self.positions.get(index)
+        self._funding_positions[(index, funding_time_ns)] = pos.qty if pos is not None else _ZERO
+
     def _on_funding(self, settlement: FundingSettlement) -> None:
-        pos = self.positions.get(settlement.market)
-        if pos is None or pos.qty == 0:
+        key = (settlement.market, settlement.funding_time_ns)
+        qty = self._funding_positions.pop(key, None)
+        if qty is None:  # the clock never stood before this funding time (e.g. it started after it)
+            return
+        if qty == 0:
             return
         # Payment of a position = -signed_qty * mark * rate (a short receives when the rate is positive).
-        payment = -pos.qty * settlement.mark * settlement.rate
+        payment = -qty * settlement.mark * settlement.rate
         time_ms = settlement.funding_time_ns // _NS_PER_MS
         self.usdm_wallet += payment
         self.usdm_wallet_update_ms = time_ms

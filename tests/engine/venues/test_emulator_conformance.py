@@ -470,3 +470,15 @@ def test_spot_market_buy_when_by_cost_then_quantity_is_cost_over_ask_on_lot_grid
     expected = (Decimal(1000) / ask).quantize(Decimal("0.00001"), rounding="ROUND_DOWN")
     assert (order["status"], Decimal(str(order["filled"]))) == ("closed", expected)
     assert order["cost"] <= 1000
+
+
+def test_funding_when_position_opened_after_funding_time_but_before_rate_final_then_not_paid(
+    perp_over_funding_recording: Recording,
+) -> None:
+    with EmulatorThread(recording=perp_over_funding_recording) as emu:
+        exchange = make_sync("binanceusdm", emu.base_url)
+        emu.advance_to_ms(SETTLEMENT_MS + 5)  # past 00:00, before the recording books the settlement
+        exchange.create_order(PERP, "market", "sell", 0.5)
+        emu.advance_to_ms(SETTLEMENT_MS + 2_000)
+        assert [h["timestamp"] for h in exchange.fetch_funding_rate_history(PERP)] == [SETTLEMENT_MS]
+        assert exchange.fetch_funding_history(PERP) == []
