@@ -151,15 +151,23 @@ class SpotPerpCarry(Strategy):
         self.subscribe_funding_rates(self.perp_id)
 
     def on_stop(self) -> None:
-        """Exit on stop when configured: the same clip-by-clip, hedge-on-fill exit as any other."""
-        if not self.cfg.close_on_stop:
+        """Exit on stop when configured (a runner should call ``request_exit`` first, while orders can flow)."""
+        if self.cfg.close_on_stop:
+            self._stopping = True
+            self.request_exit("stop")
+
+    def request_exit(self, reason: str) -> None:
+        """Start the clip-by-clip, hedge-on-fill exit of whatever is held (stop, end of data, kill switch)."""
+        if not (self.spot_qty or self.perp_qty) or self.phase is Phase.EXITING:
             return
-        ts = self.clock.timestamp_ns()
-        self._stopping = True
         for order in self.cache.orders_open(strategy_id=self.id):
             self.cancel_order(order)
-        if self.spot_qty or self.perp_qty:
-            self._start_pair(ts, Decimal(0), Phase.EXITING, "EXIT", "stop", self._signals())
+        self._start_pair(self.clock.timestamp_ns(), Decimal(0), Phase.EXITING, "EXIT", reason, self._signals())
+
+    @property
+    def is_flat(self) -> bool:
+        """No position on either leg and no order working."""
+        return not (self.spot_qty or self.perp_qty or self._working)
 
     def _cached_position(self, instrument_id: InstrumentId) -> Decimal:
         total = Decimal(0)

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from engine.accounting import mid, venue_equity_usd
 from engine.backtest.assembly import Assembled, StreamWrap, build_engine
 from engine.config.backtest import BacktestConfig
-from engine.journal.journal import Journal
+from engine.journal.journal import Journal, remove_sqlite_journal
 from engine.recorder import JournalRecorder
 from engine.report import RunFacts, write_report
 from engine.strategy_factory import spot_perp_carry_config
@@ -74,9 +74,11 @@ def run_backtest(
 def _replay(a: Assembled, cfg: BacktestConfig, out_dir: Path, wall0: float) -> tuple[dict[str, object], str]:
     run_id = run_id_for(cfg)
     journal_path = out_dir / "journal.sqlite"
-    if cfg.journal.url is None and journal_path.exists():
-        journal_path.unlink()  # a rerun into the same folder starts from an empty journal
-    journal = Journal(cfg.journal.url or f"sqlite:///{journal_path}")
+    if cfg.journal.url is None:
+        remove_sqlite_journal(journal_path)  # a rerun into the same folder starts from an empty journal
+    # Intents are still committed before each order is sent; a backtest skips the fsync (a rerun reproduces
+    # it exactly), paper and live journals wait for the disk.
+    journal = Journal(cfg.journal.url or f"sqlite:///{journal_path}", durable=False)
     journal.start_run(
         run_id, STRATEGY_NAME, cfg.environment, cfg.model_dump_json(), start_ns=cfg.run.start_ns, replace=True
     )
@@ -95,12 +97,20 @@ def _replay(a: Assembled, cfg: BacktestConfig, out_dir: Path, wall0: float) -> t
         return sum(by_venue.values(), Decimal(0)), by_venue
 
     recorder = JournalRecorder(journal, run_id, kernel.msgbus, kernel.cache, equity)
-    a.engine.run(start=cfg.run.start, end=cfg.run.end)
+    # Replay without finalizing, then exit while the kernel still runs: a hedge sent from an exit fill must
+    # still reach the venue, which it cannot once the engine has stopped its components.
+    a.engine.run(start=cfg.run.start, end=cfg.run.end, streaming=True)
+    if cfg.strategy.close_on_stop:
+        now = kernel.clock.timestamp_ns()
+        strategy.request_exit("end_of_data")
+        a.engine.run(start=now, end=now, streaming=True)  # no data left: drains the exit's orders and hedges
+    a.engine.end()
     a.funding.flush()
     end_ns = kernel.clock.timestamp_ns()
     recorder.snapshot_equity(end_ns)
     journal.finish_run(run_id, "COMPLETED", end_ns=end_ns)
-    initial = _initial_equity(journal, run_id)
+    first = journal.first_equity(run_id)  # taken at the first market sample, before any decision
+    initial = first.equity_usd if first is not None else Decimal(0)
     facts = RunFacts(
         strategy=STRATEGY_NAME,
         start_ns=cfg.run.start_ns,
@@ -111,17 +121,14 @@ def _replay(a: Assembled, cfg: BacktestConfig, out_dir: Path, wall0: float) -> t
         initial_equity_usd=initial,
         quote_currency=cfg.perp.quote,
         extra={"data": [s.as_dict() for s in a.stats]},
+        initial_positions=(
+            {a.spot.id.value: cfg.strategy.initial_spot_inventory} if cfg.strategy.initial_spot_inventory else {}
+        ),
     )
     summary = write_report(journal, run_id, out_dir, facts)
     journal.close()
     a.engine.dispose()
     return summary, run_id
-
-
-def _initial_equity(journal: Journal, run_id: str) -> Decimal:
-    """Equity at the first snapshot, taken at the first market sample, before any decision."""
-    rows = journal.equity(run_id)
-    return rows[0].equity_usd if rows else Decimal(0)
 
 
 @contextmanager

@@ -68,8 +68,8 @@ def max_abs_net_delta(
     """Largest absolute net base position over fill times, starting from ``initial_positions`` (or flat).
 
     Walks the fills in time order, summing signed base quantities (spot and perp alike) per underlying,
-    and measures after all fills of one timestamp: both legs of a carry filled at the same engine time
-    are one state of the book, not a moment of imbalance.
+    and measures after every fill: even when both legs fill at the same engine time, live there is a
+    moment between them when the first leg is unhedged, and that is the exposure a desk must see.
 
     Parameters
     ----------
@@ -95,11 +95,10 @@ def max_abs_net_delta(
         key = under.get(inst, "")
         net[key] = net.get(key, Decimal(0)) + qty * mult.get(inst, Decimal(1))
     worst = Decimal(0)
-    for i, f in enumerate(fills):
+    for f in fills:
         key = under.get(f.instrument_id, "")
         net[key] = net.get(key, Decimal(0)) + signed_qty(f) * mult.get(f.instrument_id, Decimal(1))
-        if i + 1 == len(fills) or fills[i + 1].ts_ns != f.ts_ns:
-            worst = max(worst, *(abs(v) for v in net.values()))
+        worst = max(worst, abs(net[key]))
     return worst
 
 

@@ -126,9 +126,9 @@ def test_summary_json_when_written_then_sorted_keys_and_equal_to_returned(
     assert keys == sorted(keys) and "pnl_usd" in keys
 
 
-def test_max_abs_net_delta_when_legs_fill_at_the_same_time_then_they_net_out() -> None:
+def test_max_abs_net_delta_when_legs_fill_at_the_same_time_then_first_leg_counts_until_hedged() -> None:
     fills = [_fill(1, SPOT, "BUY", "1"), _fill(1, PERP, "SELL", "1"), _fill(2, SPOT, "BUY", "0.25")]
-    assert max_abs_net_delta(fills) == Decimal("0.25")
+    assert max_abs_net_delta(fills) == Decimal("1")
 
 
 def test_max_abs_net_delta_when_perp_leg_lags_then_spot_leg_counts() -> None:
@@ -143,12 +143,12 @@ def test_max_abs_net_delta_when_short_residual_then_absolute_value() -> None:
 
 def test_max_abs_net_delta_when_futures_multiplier_and_two_underlyings_then_per_asset_in_base() -> None:
     mbt = "MBTM4.CME"
-    fills = [_fill(1, SPOT, "BUY", "1"), _fill(1, mbt, "SELL", "9"), _fill(1, "ETHUSDT.BINANCE", "BUY", "3")]
+    fills = [_fill(1, mbt, "SELL", "9"), _fill(1, SPOT, "BUY", "1"), _fill(1, "ETHUSDT.BINANCE", "BUY", "3")]
     mult = {mbt: Decimal("0.1")}
     under = {SPOT: "BTC", mbt: "BTC", "ETHUSDT.BINANCE": "ETH"}
-    # BTC: 1 - 9 * 0.1 = 0.1; ETH: 3 (not netted against BTC).
+    # BTC: -9 * 0.1 = -0.9 until the spot leg fills, then 0.1; ETH: 3 (not netted against BTC).
     assert max_abs_net_delta(fills, mult, under) == Decimal("3")
-    assert max_abs_net_delta(fills[:2], mult, under) == Decimal("0.1")
+    assert max_abs_net_delta(fills[:2], mult, under) == Decimal("0.9")
 
 
 def test_fee_usd_when_fee_in_base_currency_then_converted_at_fill_price() -> None:
