@@ -358,7 +358,12 @@ def test_pretrade_check_when_one_limit_strict_then_kernel_figures_match_referenc
         horizon_hours=24.0,
         shocks=data.draw(SHOCK_SETS),
         shock_headroom_floor=shock_floor,
-        **params,
+        exposure_usd=params["exposure_usd"],
+        exposure_share=params["exposure_share"],
+        headroom_floor=params["headroom_floor"],
+        min_liquidation_distance_pct=params["min_liquidation_distance_pct"],
+        max_abs_net_delta=params["max_abs_net_delta"],
+        max_funding_drag_usd=params["max_funding_drag_usd"],
     )
     code_k, res_k, code_r, res_r = _run_both(book, lim, order)
     assert code_k == code_r, f"kernel decided {code_k}, reference {code_r}: {res_k} vs {res_r}"
