@@ -61,9 +61,9 @@ def signals(
         result = run_signals(data_root(data_dir), out)
     except CarryError as exc:
         raise _fail(exc) from exc
-    console.print(
-        f"signals written to [bold]{out}[/]: {', '.join(sorted(map(str, result.get('files', []))))}"
-    )
+    outputs = result.get("outputs", [])
+    names = sorted(Path(str(p)).name for p in outputs) if isinstance(outputs, list | tuple | dict) else []
+    console.print(f"signals written to [bold]{out}[/]: {', '.join(names)}")
 
 
 if __name__ == "__main__":

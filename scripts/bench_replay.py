@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,13 +33,10 @@ SHIFT_SECS = 540  # the recordings span 23:58:20-00:06:54 (514 s)
 def tiled_config(events: int) -> BacktestConfig:
     """The tick config replayed ``ceil(events / EVENTS_PER_TILE)`` times, 540 s apart."""
     tiles = -(-events // EVENTS_PER_TILE)
-    raw = load_backtest_config(TICKS).model_dump(mode="json")
+    base = load_backtest_config(TICKS)
+    raw = base.model_dump(mode="json")
     raw["data"].update(tile=tiles, tile_shift_secs=SHIFT_SECS)
-    start = load_backtest_config(TICKS).run.start
-    raw["run"]["end"] = (start.timestamp() + tiles * SHIFT_SECS + 60) * 1.0
-    from datetime import UTC, datetime
-
-    raw["run"]["end"] = datetime.fromtimestamp(raw["run"]["end"], UTC).isoformat()
+    raw["run"]["end"] = (base.run.start + timedelta(seconds=tiles * SHIFT_SECS + 60)).isoformat()
     raw["strategy"]["max_holding_hours"] = 1_000.0
     return BacktestConfig.model_validate(raw)
 
@@ -126,18 +124,16 @@ def main() -> None:
     bare, carry = results["bare"], results["carry"]
     bare_eps, carry_eps = bare["events"] / bare["wall"], carry["events"] / carry["wall"]
     print(f"events: bare {bare['events']:,.0f}  carry {carry['events']:,.0f}")
+    print(f"bare nautilus engine, do-nothing strategy: {bare_eps:10,.0f} events/s, peak RSS {bare['rss_mb']:.0f} MB")
     print(
-        f"bare nautilus engine, do-nothing strategy: {bare_eps:12,.0f} events/s  peak RSS {bare['rss_mb']:7.0f} MB"
+        f"carry backtest (strategy, funding, journal, report): {carry_eps:10,.0f} events/s, "
+        f"peak RSS {carry['rss_mb']:.0f} MB, fills {carry['fills']:.0f}, "
+        f"funding payments {carry['funding_payments']:.0f}"
     )
     print(
-        f"carry backtest (SpotPerpCarry, funding, journal, report): {carry_eps:12,.0f} events/s  "
-        f"peak RSS {carry['rss_mb']:7.0f} MB  fills {carry['fills']:.0f}  funding payments {carry['funding_payments']:.0f}"
+        f"ratio carry/bare: {carry_eps / bare_eps:.3f} (target >= 0.85); "
+        f"carry peak RSS {carry['rss_mb']:.0f} MB (target <= 1024 MB)"
     )
-    print(
-        f"ratio carry/bare: {carry_eps / bare_eps:.3f} (target >= 0.85); carry peak RSS {carry['rss_mb']:.0f} MB "
-        "(target <= 1024 MB)"
-    )
-
 
 if __name__ == "__main__":
     main()

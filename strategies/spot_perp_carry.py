@@ -151,7 +151,7 @@ class SpotPerpCarry(Strategy):
         self.subscribe_funding_rates(self.perp_id)
 
     def on_stop(self) -> None:
-        """Exit on stop when configured (a runner should call ``request_exit`` first, while orders can flow)."""
+        """Exit on stop when configured (runners call ``request_exit`` first, while orders still flow)."""
         if self.cfg.close_on_stop:
             self._stopping = True
             self.request_exit("stop")
@@ -162,7 +162,8 @@ class SpotPerpCarry(Strategy):
             return
         for order in self.cache.orders_open(strategy_id=self.id):
             self.cancel_order(order)
-        self._start_pair(self.clock.timestamp_ns(), Decimal(0), Phase.EXITING, "EXIT", reason, self._signals())
+        ts = self.clock.timestamp_ns()
+        self._start_pair(ts, Decimal(0), Phase.EXITING, "EXIT", reason, self._signals())
 
     @property
     def is_flat(self) -> bool:

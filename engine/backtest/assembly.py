@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import chain
 from pathlib import Path
+from typing import Any
 
 from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
 from nautilus_trader.config import LoggingConfig, RiskEngineConfig
@@ -90,7 +91,9 @@ def build_engine(
     perp = build_perp(cfg.perp)
     # nautilus's RiskEngine enforces per-order notional caps on cash accounts only (it returns early for
     # margin accounts); caps on margin venues belong to carry's own pre-trade gate.
-    caps = {str(spot.id): str(cfg.spot.max_order_notional)} if cfg.spot.max_order_notional else {}
+    # nautilus reads each cap with Decimal(value); its annotation says int.
+    cap = cfg.spot.max_order_notional
+    caps: dict[str, Any] = {str(spot.id): str(cap)} if cap is not None else {}
     engine = BacktestEngine(
         BacktestEngineConfig(
             trader_id=TraderId("CARRY-001"),

@@ -73,7 +73,7 @@ class FundingSettlementModule(SimulationModule):
         self._pending: dict[InstrumentId, _Pending] = {}
         self.ledger = FundingLedger()
 
-    def register_venue(self, exchange) -> None:  # type: ignore[no-untyped-def]
+    def register_venue(self, exchange) -> None:
         """Attach to the venue and listen to its perps' funding updates."""
         super().register_venue(exchange)
         for iid in self._ids:
@@ -90,7 +90,7 @@ class FundingSettlementModule(SimulationModule):
         self._pending.clear()
         self.ledger = FundingLedger()
 
-    def log_diagnostics(self, logger) -> None:  # type: ignore[no-untyped-def]
+    def log_diagnostics(self, logger) -> None:
         """Log what was booked."""
         logger.info(f"FundingSettlementModule booked {len(self.ledger.payments)} payments")
 
@@ -120,7 +120,7 @@ class FundingSettlementModule(SimulationModule):
         if pending.position is not None:
             pending.mark = self._mark(iid)  # a post-T update of T's rate carries the final mark
 
-    def _on_due(self, event) -> None:  # type: ignore[no-untyped-def]
+    def _on_due(self, event) -> None:
         for iid, pending in self._pending.items():
             if pending.position is None and pending.settle_ns <= event.ts_event:
                 pending.position = self._position(iid)
@@ -131,7 +131,7 @@ class FundingSettlementModule(SimulationModule):
                     self._on_grace,
                 )
 
-    def _on_grace(self, event) -> None:  # type: ignore[no-untyped-def]
+    def _on_grace(self, event) -> None:
         for iid, pending in list(self._pending.items()):
             if pending.position is not None and pending.settle_ns + self._grace_ns <= event.ts_event:
                 self._book(iid, pending)

@@ -121,14 +121,18 @@ def _replay(a: Assembled, cfg: BacktestConfig, out_dir: Path, wall0: float) -> t
         initial_equity_usd=initial,
         quote_currency=cfg.perp.quote,
         extra={"data": [s.as_dict() for s in a.stats]},
-        initial_positions=(
-            {a.spot.id.value: cfg.strategy.initial_spot_inventory} if cfg.strategy.initial_spot_inventory else {}
-        ),
+        initial_positions=_initial_positions(cfg, a),
     )
     summary = write_report(journal, run_id, out_dir, facts)
     journal.close()
     a.engine.dispose()
     return summary, run_id
+
+
+def _initial_positions(cfg: BacktestConfig, a: Assembled) -> dict[str, Decimal]:
+    """Inventory the strategy adopts at start, for the report's net delta."""
+    held = cfg.strategy.initial_spot_inventory
+    return {a.spot.id.value: held} if held else {}
 
 
 @contextmanager

@@ -14,7 +14,8 @@ class TickDataConfig(StrictModel):
     """Binance websocket recordings (``*.ndjson.gz``): one list of files per leg, in time order.
 
     ``tile`` replays the recordings that many times back to back, copy ``k`` shifted by
-    ``k * tile_shift_secs`` (soak and throughput runs on real data; the shift must exceed the recordings' span).
+    ``k * tile_shift_secs`` (soak and throughput runs on real data; the shift must exceed the recordings'
+    span).
     """
 
     kind: Literal["ticks"] = "ticks"

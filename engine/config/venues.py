@@ -27,7 +27,8 @@ class SpotVenueConfig(StrictModel):
     maker_fee: Fee = Decimal("0.001")
     taker_fee: Fee = Decimal("0.001")
     starting_balances: dict[str, Decimal] = Field(default_factory=lambda: {"USDT": Decimal("1000000")})
-    max_order_notional: PositiveDecimal | None = None  # quote currency; nautilus RiskEngine denies larger orders
+    # Quote currency; nautilus's RiskEngine denies larger orders on this cash venue.
+    max_order_notional: PositiveDecimal | None = None
 
     @model_validator(mode="after")
     def _balances_non_negative(self) -> SpotVenueConfig:

@@ -118,7 +118,7 @@ class BinanceWsLoader:
         self.funding_interval_min = funding_interval_min
         self.stats = LoadStats(source=self.path.name)
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self):
         if self.path.suffix == ".gz":
             # isal's threaded igzip: decompresses on a second thread, about 2.5x stdlib gzip here.
             return igzip_threaded.open(self.path, "rb", threads=1)

@@ -45,8 +45,10 @@ def test_backtest_when_config_field_unknown_then_exit_2_naming_field(tmp_path: P
 def test_backtest_when_data_missing_then_exit_2_naming_path(tmp_path: Path):
     result = runner.invoke(
         app,
-        ["backtest", str(CONFIGS / "backtest" / "binance_btc_ticks_20230405.toml"), "--out", str(tmp_path / "o"),
-         "--data-dir", str(tmp_path / "empty")],
+        [
+            "backtest", str(CONFIGS / "backtest" / "binance_btc_ticks_20230405.toml"),
+            "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path / "empty"),
+        ],
     )
     assert result.exit_code == 2
     assert "binance_spot_btcusdt_20230405.ndjson.gz" in result.output

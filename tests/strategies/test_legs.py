@@ -49,7 +49,9 @@ def test_floor_to_step_when_negative_then_toward_zero():
     clip=st.integers(min_value=1, max_value=500).map(lambda n: D(n) * PERP_STEP),
     fill_fractions=st.lists(st.integers(min_value=1, max_value=100), min_size=1, max_size=50),
 )
-def test_plan_when_fills_partial_then_net_delta_within_one_clip_and_target_reached(target, clip, fill_fractions):
+def test_plan_when_fills_partial_then_net_delta_within_one_clip_and_target_reached(
+    target, clip, fill_fractions
+):
     """Executing the plan with arbitrary partial fills keeps |net delta| <= clip and ends at the target."""
     spot = perp = D(0)
     fractions = cycle(fill_fractions)

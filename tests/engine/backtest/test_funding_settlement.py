@@ -24,7 +24,7 @@ def _journal(result: BacktestResult) -> Journal:
 
 
 def _recorded_final_mark(path: Path) -> tuple[Decimal, Decimal]:
-    """Mark and rate of the last markPrice message naming the 00:00 settlement, read straight from the file."""
+    """Mark and rate of the last markPrice message naming the 00:00 settlement, read from the raw file."""
     mark = rate = None
     with gzip.open(path, "rt") as fh:
         for line in fh:

@@ -50,12 +50,12 @@ def test_load_when_field_invalid_then_error_names_it(tmp_path: Path, old: str, n
 
 
 def test_load_when_file_missing_then_error_names_path(tmp_path: Path):
-    with pytest.raises(ConfigError, match="nope.toml"):
+    with pytest.raises(ConfigError, match=r"nope\.toml"):
         load_backtest_config(tmp_path / "nope.toml")
 
 
 def test_load_when_not_toml_then_error_names_file(tmp_path: Path):
     bad = tmp_path / "bad.toml"
     bad.write_text("environment = \n")
-    with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
         load_backtest_config(bad)

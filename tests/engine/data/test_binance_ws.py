@@ -7,7 +7,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from nautilus_trader.model.data import FundingRateUpdate, IndexPriceUpdate, MarkPriceUpdate, QuoteTick, TradeTick
+from nautilus_trader.model.data import (
+    FundingRateUpdate,
+    IndexPriceUpdate,
+    MarkPriceUpdate,
+    QuoteTick,
+    TradeTick,
+)
 
 from engine.data.binance_ws import BadValue, BinanceWsLoader, to_raw
 
