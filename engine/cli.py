@@ -36,13 +36,11 @@ def backtest(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Replay a strategy over recorded data and write the journal and report."""
-    from engine.backtest.runner import run_backtest
-    from engine.config.backtest import load_backtest_config
+    from engine.backtest.dispatch import run_backtest_file
     from engine.report import print_summary
 
     try:
-        cfg = load_backtest_config(config)
-        result = run_backtest(cfg, out, data_root(data_dir), progress=progress, log_level=log_level)
+        result = run_backtest_file(config, out, data_root(data_dir), progress=progress, log_level=log_level)
     except CarryError as exc:
         raise _fail(exc) from exc
     print_summary(result.summary)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -14,6 +14,8 @@ PositiveDecimal = Annotated[Decimal, Field(gt=0)]
 
 class SpotPerpCarrySettings(StrictModel):
     """Thresholds, sizing and leg handling of ``SpotPerpCarry`` (bps, annualized percent, hours, seconds)."""
+
+    kind: Literal["spot_perp_carry"] = "spot_perp_carry"
 
     trade_size: PositiveDecimal = Decimal("1.0")
     clip_size: PositiveDecimal = Decimal("0.1")
