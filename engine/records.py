@@ -74,3 +74,26 @@ class RiskRecord:
     kind: str
     reason: str
     figures: dict[str, float] = field(default_factory=dict)
+
+TOPIC_TRADING_STATE = "carry.risk.state"
+
+
+@dataclass(frozen=True, slots=True)
+class TradingStateRecord:
+    """A change of the trading state (ACTIVE, REDUCING, HALTED), published to strategies."""
+
+    ts_ns: int
+    state: str
+    reason: str
+
+
+@dataclass(slots=True)
+class PairCheck:
+    """A request to the pre-trade gate to check both legs of a pair before the first is sent.
+
+    The gate fills ``approved`` and ``reason``; a request nobody answers stays unapproved.
+    """
+
+    legs: list[tuple[str, float]]  # (instrument id, signed quantity)
+    approved: bool = False
+    reason: str = "no_gate"

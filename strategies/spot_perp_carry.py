@@ -28,9 +28,12 @@ from engine.records import (
     TOPIC_DECISION,
     TOPIC_INTENT,
     TOPIC_MARKET,
+    TOPIC_TRADING_STATE,
     DecisionRecord,
     IntentRecord,
     MarketSampleRecord,
+    PairCheck,
+    TradingStateRecord,
 )
 from engine.signals.carry import (
     EntryThresholds,
@@ -112,6 +115,10 @@ class SpotPerpCarry(Strategy):
         self._unwinding = False
         self._needs_repair = False
         self._stopping = False
+        self._handling_failure = False
+        self._step_pending = False
+        self._own: set[ClientOrderId] = set()
+        self._trading_state = "ACTIVE"
         self._entered_ns = 0
         self._cooldown_until_ns = 0
         self._next_sample_ns = 0
@@ -149,6 +156,14 @@ class SpotPerpCarry(Strategy):
         self.subscribe_mark_prices(self.perp_id)
         self.subscribe_index_prices(self.perp_id)
         self.subscribe_funding_rates(self.perp_id)
+        self.msgbus.subscribe(topic=TOPIC_TRADING_STATE, handler=self._on_trading_state)
+
+    def _on_trading_state(self, rec: TradingStateRecord) -> None:
+        """REDUCING: exit the carry (risk-reducing orders, hedges included, still pass the gate)."""
+        self._trading_state = rec.state
+        if rec.state == "REDUCING" and self.phase in (Phase.HOLDING, Phase.ENTERING):
+            self._cooldown_until_ns = rec.ts_ns + int(self.cfg.entry_cooldown_secs * _NS_PER_SEC)
+            self.request_exit(f"risk_{rec.reason}")
 
     def on_stop(self) -> None:
         """Exit on stop when configured (runners call ``request_exit`` first, while orders still flow)."""
@@ -226,6 +241,10 @@ class SpotPerpCarry(Strategy):
     def _evaluate(self, ts: int) -> None:
         if ts >= self._next_sample_ns:
             self._sample(ts)
+        if self._step_pending and not self._working:
+            self._step_pending = False
+            self._step(ts)
+            return
         if self._needs_repair:
             # Reducing an imbalance needs only the hedge leg to be tradeable.
             if not self._quote_ok(self.perp_id, ts):
@@ -236,15 +255,13 @@ class SpotPerpCarry(Strategy):
             self._step(ts)
             return
         if self.phase is Phase.FLAT:
-            if ts < self._cooldown_until_ns or not self._quotes_ok(ts):
+            if ts < self._cooldown_until_ns or self._trading_state != "ACTIVE" or not self._quotes_ok(ts):
                 return
             sig = self._signals()
-            if (
-                entry_blocker(
-                    sig["basis_bps"], sig["funding_apr_pct"], sig["expected_carry_bps"], self.thresholds
-                )
-                is None
-            ):
+            blocker = entry_blocker(
+                sig["basis_bps"], sig["funding_apr_pct"], sig["expected_carry_bps"], self.thresholds
+            )
+            if blocker is None and self._pair_allowed(ts, sig):
                 self._start_pair(ts, self.cfg.trade_size, Phase.ENTERING, "ENTER", "signals_clear", sig)
         elif self.phase is Phase.HOLDING:
             sig = self._signals()
@@ -258,6 +275,16 @@ class SpotPerpCarry(Strategy):
             )
             if reason is not None and self._quotes_ok(ts):
                 self._start_pair(ts, Decimal(0), Phase.EXITING, "EXIT", reason, sig)
+
+    def _pair_allowed(self, ts: int, sig: dict[str, float]) -> bool:
+        """Ask the pre-trade gate for the whole pair before its first leg; no answer means no."""
+        size = float(self.cfg.trade_size)
+        check = PairCheck([(self.spot_id.value, size), (self.perp_id.value, -size)])
+        self.msgbus.send("CarryRisk.check_pair", check)
+        if not check.approved:
+            self._cooldown_until_ns = ts + int(self.cfg.entry_cooldown_secs * _NS_PER_SEC)
+            self._decide(ts, "ENTRY_DENIED", check.reason, sig)
+        return check.approved
 
     def _sample(self, ts: int) -> None:
         self._next_sample_ns = ts - ts % self._sample_ns + self._sample_ns
@@ -333,13 +360,18 @@ class SpotPerpCarry(Strategy):
     def _send(self, instrument_id: InstrumentId, qty: Decimal, leg: str, reason: str, ts: int) -> None:
         instrument = self.spot if leg == "spot" else self.perp
         assert instrument is not None
+        # A perp order that shrinks the position goes reduce-only: if the venue has closed the position in
+        # the meantime (a liquidation), it cannot flip it.
+        reduce_only = leg == "perp" and self.perp_qty * qty < 0 and abs(qty) <= abs(self.perp_qty)
         order = self.order_factory.market(
             instrument_id=instrument_id,
             order_side=OrderSide.BUY if qty > 0 else OrderSide.SELL,
             quantity=instrument.make_qty(abs(qty)),
             time_in_force=TimeInForce.IOC,
+            reduce_only=reduce_only,
         )
         self._working[order.client_order_id] = leg
+        self._own.add(order.client_order_id)
         self.msgbus.publish(
             TOPIC_INTENT,
             IntentRecord(
@@ -379,6 +411,12 @@ class SpotPerpCarry(Strategy):
             self.spot_qty += signed
         elif event.instrument_id == self.perp_id:
             self.perp_qty += signed
+        if event.client_order_id not in self._own:
+            # A fill we did not send (a venue liquidation, a manual trade): never re-hedge into it;
+            # bring the other leg back to what is still hedged.
+            self._unwinding = True
+            self._cooldown_until_ns = event.ts_event + int(self.cfg.entry_cooldown_secs * _NS_PER_SEC)
+            self._decide(event.ts_event, "EXTERNAL_FILL", event.client_order_id.value)
         order = self.cache.order(event.client_order_id)
         if order is not None and order.is_closed:
             self._working.pop(event.client_order_id, None)
@@ -405,6 +443,19 @@ class SpotPerpCarry(Strategy):
         leg = self._working.pop(coid, None)
         if leg is None or not (self.is_running or self._stopping):
             return
+        if self._handling_failure:
+            # A follow-up order failed inside the handling of a failure (a deterministic denial would
+            # loop): try again at the next evaluation, on fresh market data.
+            self._step_pending = True
+            self._decide(ts, "LEG_FAILED", f"{leg} {why}; retry at next evaluation")
+            return
+        self._handling_failure = True
+        try:
+            self._handle_leg_failure(leg, ts, why)
+        finally:
+            self._handling_failure = False
+
+    def _handle_leg_failure(self, leg: str, ts: int, why: str) -> None:
         if leg == "spot":
             # Nothing to hedge beyond what already filled. Stop adding; keep what is hedged.
             if self.phase is Phase.ENTERING:
@@ -427,7 +478,9 @@ class SpotPerpCarry(Strategy):
 
     def _unwind_spot_to_hedge(self, ts: int) -> None:
         assert self.spot is not None
-        excess = floor_to_step(self.spot_qty + self.perp_qty, self.spot.size_increment.as_decimal())
+        # Bring spot to what the perp still hedges, never below zero: the spot leg is long-only cash.
+        target = max(Decimal(0), -self.perp_qty)
+        excess = floor_to_step(self.spot_qty - target, self.spot.size_increment.as_decimal())
         if excess and "spot" not in self._working.values():
             self._send(self.spot_id, -excess, "spot", "unwind", ts)
         elif not excess and not self._working:

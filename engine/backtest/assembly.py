@@ -18,6 +18,7 @@ from nautilus_trader.model.instruments import CryptoPerpetual, CurrencyPair
 from nautilus_trader.model.objects import Money
 
 from engine.backtest.funding import FundingSettlementModule
+from engine.backtest.liquidation import LiquidationModule
 from engine.config.backtest import BacktestConfig
 from engine.config.data import HourlyDataConfig, TickDataConfig
 from engine.config.venues import PerpVenueConfig, SpotVenueConfig
@@ -76,6 +77,7 @@ class Assembled:
     spot: CurrencyPair
     perp: CryptoPerpetual
     funding: FundingSettlementModule
+    liquidation: LiquidationModule
     stats: list[LoadStats] = field(default_factory=list)
 
 
@@ -103,6 +105,7 @@ def build_engine(
         )
     )
     funding = FundingSettlementModule([perp.id])
+    liquidation = LiquidationModule([perp.id], cfg.risk.liquidation_fee_rate)
     engine.add_venue(
         Venue(cfg.spot.venue),
         OmsType.NETTING,
@@ -117,11 +120,11 @@ def build_engine(
         _balances(cfg.perp.starting_balances),
         base_currency=None,
         default_leverage=Decimal(1) / cfg.perp.margin_init,
-        modules=[funding],
+        modules=[funding, liquidation],
     )
     engine.add_instrument(spot)
     engine.add_instrument(perp)
-    assembled = Assembled(engine, spot, perp, funding)
+    assembled = Assembled(engine, spot, perp, funding, liquidation)
     _add_data(assembled, cfg, data_root, wrap or (lambda chunks: chunks))
     return assembled
 

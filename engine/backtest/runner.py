@@ -21,6 +21,8 @@ from engine.journal.journal import Journal, remove_sqlite_journal
 from engine.recorder import JournalRecorder
 from engine.report import RunFacts, write_report
 from engine.strategy_factory import spot_perp_carry_config
+from risk.controller import RiskController
+from risk.mirror import slot_spec
 from strategies.spot_perp_carry import SpotPerpCarry
 
 STRATEGY_NAME = "SpotPerpCarry"
@@ -82,9 +84,14 @@ def _replay(a: Assembled, cfg: BacktestConfig, out_dir: Path, wall0: float) -> t
     journal.start_run(
         run_id, STRATEGY_NAME, cfg.environment, cfg.model_dump_json(), start_ns=cfg.run.start_ns, replace=True
     )
+    kernel = a.engine.kernel
+    # The risk controller (and its gate on the message bus) goes in before any strategy can send.
+    controller = RiskController(cfg.risk, [slot_spec(a.spot), slot_spec(a.perp)])
+    a.engine.add_actor(controller)
+    controller.attach(kernel)
+    a.liquidation._on_liquidation = controller.count_liquidation
     strategy = SpotPerpCarry(spot_perp_carry_config(cfg.strategy, a.spot, a.perp))
     a.engine.add_strategy(strategy)
-    kernel = a.engine.kernel
     spot_venue, perp_venue = Venue(cfg.spot.venue), Venue(cfg.perp.venue)
 
     def equity() -> tuple[Decimal, dict[str, Decimal]]:
@@ -120,7 +127,7 @@ def _replay(a: Assembled, cfg: BacktestConfig, out_dir: Path, wall0: float) -> t
         bad_lines=sum(s.bad_lines for s in a.stats),
         initial_equity_usd=initial,
         quote_currency=cfg.perp.quote,
-        extra={"data": [s.as_dict() for s in a.stats]},
+        extra={"data": [s.as_dict() for s in a.stats], "risk": controller.summary()},
         initial_positions=_initial_positions(cfg, a),
     )
     summary = write_report(journal, run_id, out_dir, facts)

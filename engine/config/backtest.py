@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from engine.config.base import StrictModel, load_toml
 from engine.config.data import DataConfig
+from engine.config.risk import RiskSettings
 from engine.config.strategy import SpotPerpCarrySettings
 from engine.config.venues import PerpVenueConfig, SpotVenueConfig
 
@@ -61,6 +62,7 @@ class BacktestConfig(StrictModel):
     perp: PerpVenueConfig
     strategy: SpotPerpCarrySettings
     journal: JournalSection = JournalSection()
+    risk: RiskSettings = RiskSettings()
 
     @model_validator(mode="after")
     def _legs_consistent(self) -> BacktestConfig:

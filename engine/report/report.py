@@ -20,6 +20,7 @@ from engine.report.charts import (
 from engine.report.csvs import write_fills_csv, write_funding_csv
 from engine.report.facts import DEFAULT_REGIMES, RegimeBand, RunFacts
 from engine.report.html import render_html
+from engine.report.risk_charts import plot_headroom_exposure
 from engine.report.summary import build_summary, write_summary_json
 
 EQUITY_PNG = "equity.png"
@@ -108,7 +109,10 @@ def write_report(
     plot_pnl_attribution(summary["pnl_usd"], out_dir / PNL_PNG, facts.quote_currency)
     charts.append(Chart("P&L attribution", PNL_PNG))
 
-    risk_events = journal.risk_events(run_id)
+    all_risk = journal.risk_events(run_id)
+    samples = [r for r in all_risk if r.kind == "SAMPLE"]
+    risk_events = [r for r in all_risk if r.kind != "SAMPLE"]  # samples are series, charted on their own
+    charts.extend(plot_headroom_exposure(samples, out_dir))
     if risk_events:
         ts = np.array([r.ts_ns for r in risk_events], dtype=np.int64)
         plot_risk_events(ts, [r.kind for r in risk_events], out_dir / RISK_PNG)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.backtest.dispatch import strategy_kind
 from engine.config.backtest import load_backtest_config
 from engine.errors import ConfigError
 from tests.conftest import CONFIGS
@@ -15,8 +16,12 @@ HOURLY = CONFIGS / "backtest" / "binance_btc_carry_1h.toml"
 
 @pytest.mark.parametrize("path", sorted((CONFIGS / "backtest").glob("*.toml")), ids=lambda p: p.name)
 def test_load_when_bundled_config_then_valid(path: Path):
-    cfg = load_backtest_config(path)
-    assert cfg.environment == "backtest"
+    if strategy_kind(path) == "cme_perp_convergence":
+        from engine.backtest.cme_runner import load_cme_backtest_config
+
+        assert load_cme_backtest_config(path).environment == "backtest"
+    else:
+        assert load_backtest_config(path).environment == "backtest"
 
 
 def _variant(tmp_path: Path, old: str, new: str) -> Path:
