@@ -1,0 +1,102 @@
+"""One REST poll of a venue market through ccxt's unified API: top of book, mark, index, funding.
+
+Shared by the nautilus data client (`engine.venues.ccxt_data`) and the stream recorder
+(`engine.live.record`). Prices and sizes are kept as the venue's decimal strings where ccxt exposes them
+(``info``), so nothing passes through float on the way to nautilus's fixed-point values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import ccxt.async_support as ccxt_async
+
+from engine.venues.errors import RetryPolicy, retry_read
+
+# A poll runs every second or so: a short retry budget, the next poll is the real retry.
+POLL_POLICY = RetryPolicy(attempts=2, initial_s=0.05, max_wait_s=0.5, max_retry_after_s=2.0)
+
+
+def dec_str(value: Any) -> str | None:
+    """A ccxt number (float/str/None) as a plain decimal string, without exponent."""
+    if value is None or value == "":
+        return None
+    d = Decimal(str(value))
+    return format(d, "f")
+
+
+@dataclass(frozen=True, slots=True)
+class BookTop:
+    """Best bid and ask with sizes, as decimal strings; ``ts_ms`` is the venue's time when it gave one."""
+
+    bid: str
+    ask: str
+    bid_size: str
+    ask_size: str
+    ts_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PerpMarks:
+    """Mark, index and current funding rate of a perpetual, and the next settlement time (ms)."""
+
+    mark: str
+    index: str
+    rate: str
+    next_funding_ms: int | None
+    interval_min: int | None
+    ts_ms: int | None
+
+
+def _book_from_ticker(t: dict[str, Any]) -> BookTop | None:
+    info = t.get("info") or {}
+    bid = info.get("bidPrice") if isinstance(info, dict) else None
+    ask = info.get("askPrice") if isinstance(info, dict) else None
+    bid_size = info.get("bidQty") if isinstance(info, dict) else None
+    ask_size = info.get("askQty") if isinstance(info, dict) else None
+    bid = bid or dec_str(t.get("bid"))
+    ask = ask or dec_str(t.get("ask"))
+    bid_size = bid_size or dec_str(t.get("bidVolume")) or "0"
+    ask_size = ask_size or dec_str(t.get("askVolume")) or "0"
+    if bid is None or ask is None:
+        return None
+    ts = t.get("timestamp")
+    return BookTop(str(bid), str(ask), str(bid_size), str(ask_size), int(ts) if ts else None)
+
+
+async def fetch_book_top(exchange: ccxt_async.Exchange, symbol: str) -> BookTop | None:
+    """The best bid/ask of ``symbol`` (``fetch_bids_asks`` where the venue has it, else the ticker)."""
+    has = exchange.has
+    if has.get("fetchBidsAsks") is True:
+        tickers = await retry_read(
+            lambda: exchange.fetch_bids_asks([symbol]), exchange=exchange, policy=POLL_POLICY
+        )
+        t = tickers.get(symbol)
+        if t is not None:
+            book = _book_from_ticker(t)
+            if book is not None:
+                return book
+    ticker = await retry_read(lambda: exchange.fetch_ticker(symbol), exchange=exchange, policy=POLL_POLICY)
+    return _book_from_ticker(ticker)
+
+
+async def fetch_perp_marks(exchange: ccxt_async.Exchange, symbol: str) -> PerpMarks | None:
+    """Mark, index and funding of ``symbol`` from ``fetch_funding_rate`` (Binance: /fapi/v1/premiumIndex)."""
+    fr = await retry_read(lambda: exchange.fetch_funding_rate(symbol), exchange=exchange, policy=POLL_POLICY)
+    info = fr.get("info") or {}
+    mark = (info.get("markPrice") if isinstance(info, dict) else None) or dec_str(fr.get("markPrice"))
+    index = (info.get("indexPrice") if isinstance(info, dict) else None) or dec_str(fr.get("indexPrice"))
+    rate = (info.get("lastFundingRate") if isinstance(info, dict) else None) or dec_str(fr.get("fundingRate"))
+    if mark is None or index is None or rate is None:
+        return None
+    nxt = fr.get("nextFundingTimestamp") or fr.get("fundingTimestamp")
+    interval = fr.get("interval")
+    interval_min: int | None = None
+    if isinstance(interval, str) and interval.endswith("h") and interval[:-1].isdigit():
+        interval_min = int(interval[:-1]) * 60
+    ts = fr.get("timestamp")
+    return PerpMarks(
+        str(mark), str(index), str(rate), int(nxt) if nxt else None, interval_min, int(ts) if ts else None
+    )
