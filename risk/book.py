@@ -646,14 +646,20 @@ def result_size() -> int:
 def work_size(book: Book, limits: LimitArrays) -> int:
     """Size (float64 elements) of the scratch buffer ``kernels.pretrade_check`` needs for this book.
 
-    Must match ``kernels._work_layout``.
+    Layout: result block; per-venue assets and notional (2 x m); per-asset net delta (a); two
+    touched-venue blocks (scalars, tiered shock maintenance per scenario, per-asset cross sums); four
+    leg blocks (two legs, before and after; per-asset sums for the leg's own asset only); four state
+    blocks (touched venue, before and after). Must match ``kernels.pretrade_check``.
     """
     m, a, s = book.n_venues, book.n_assets, len(limits.shocks)
-    return RESULT_SIZE + 2 * m + 4 * (SC_SCALARS + 2 * s + 3 * a)
+    scalars = SC_SCALARS + s
+    return RESULT_SIZE + 2 * m + a + 2 * (scalars + 3 * a) + 4 * (scalars + 3) + 4 * scalars
 
 
-# Per (touched venue, state) scratch block: scalars, then shock upnl[s], shock maint[s], then per asset
-# cross delta-value sum, cross maint-rate sum and count of non-flat cross positions.
+# Scalar fields of a pre-trade scratch block (a touched venue's positions other than the legs, or one
+# leg in one state). SC_SQM is sum(qty * mult * mark) over derivatives (the P&L of a unit move) and
+# SC_MMU the maintenance of untiered derivatives (linear in a move); tiered maintenance per scenario
+# follows the scalars.
 (
     SC_UPNL,
     SC_MAINT,
@@ -664,6 +670,9 @@ def work_size(book: Book, limits: LimitArrays) -> int:
     SC_CROSS_UPNL,
     SC_CROSS_MAINT,
     SC_ISO_MIN_DIST,
-    SC_CASH_DELTA,
-) = range(10)
-SC_SCALARS = 10
+    SC_SQM,
+    SC_MMU,
+    SC_DELTA,
+    SC_FUND,
+) = range(13)
+SC_SCALARS = 13

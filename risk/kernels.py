@@ -112,16 +112,19 @@ from risk.book import (
     R_SHOCK,
     R_VALUE,
     RESULT_SIZE,
-    SC_CASH_DELTA,
     SC_CROSS_MAINT,
     SC_CROSS_UPNL,
+    SC_DELTA,
+    SC_FUND,
     SC_IM_POS,
     SC_ISO_MARGIN,
     SC_ISO_MIN_DIST,
     SC_MAINT,
+    SC_MMU,
     SC_NOTIONAL,
     SC_SCALARS,
     SC_SPOT_VALUE,
+    SC_SQM,
     SC_UPNL,
     TIER_FIELDS,
     VE_ASSETS,
@@ -152,7 +155,7 @@ _INF = np.inf
 # Arena access. Views only: slicing and reshaping a contiguous array allocates nothing in numba.
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _pos_views(ints: I64, floats: F64) -> tuple[I64, F64, F64]:
     n = ints[HDR_N]
     t = ints[HDR_T]
@@ -162,7 +165,7 @@ def _pos_views(ints: I64, floats: F64) -> tuple[I64, F64, F64]:
     return pi, pf, tiers
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _venue_views(ints: I64, floats: F64) -> tuple[I64, F64]:
     n = ints[HDR_N]
     m = ints[HDR_M]
@@ -172,7 +175,7 @@ def _venue_views(ints: I64, floats: F64) -> tuple[I64, F64]:
     return ints[iv : iv + m], floats[fv : fv + m]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _order_views(ints: I64, floats: F64) -> tuple[I64, F64]:
     n = ints[HDR_N]
     m = ints[HDR_M]
@@ -189,7 +192,7 @@ def _order_views(ints: I64, floats: F64) -> tuple[I64, F64]:
 # Scalar helpers shared by the kernels.
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _bracket(notional: float, mmr: float, start: int, count: int, tiers: F64) -> tuple[float, float]:
     """Maintenance rate and amount for a notional: the first tier whose cap covers it, else the last."""
     if count == 0:
@@ -207,7 +210,7 @@ def _bracket(notional: float, mmr: float, start: int, count: int, tiers: F64) ->
     return rate, amount
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _headroom(equity: float, maint: float) -> float:
     if maint <= 0.0:
         return 1.0
@@ -216,7 +219,7 @@ def _headroom(equity: float, maint: float) -> float:
     return (equity - maint) / equity
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _order_im(kind: int, qty: float, price: float, mult: float, imr: float) -> float:
     """Margin (or, for a spot buy, cash) a resting order locks."""
     if kind == KIND_SPOT:
@@ -224,7 +227,7 @@ def _order_im(kind: int, qty: float, price: float, mult: float, imr: float) -> f
     return abs(qty) * mult * price * imr
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _higher(after: float, before: float) -> bool:
     """True when ``after`` exceeds ``before`` beyond rounding."""
     if before == _INF:
@@ -234,7 +237,7 @@ def _higher(after: float, before: float) -> bool:
     return after > before + WORSE_TOL * max(1.0, abs(before))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _lower(after: float, before: float) -> bool:
     """True when ``after`` is below ``before`` beyond rounding."""
     if before == -_INF:
@@ -244,7 +247,7 @@ def _lower(after: float, before: float) -> bool:
     return after < before - WORSE_TOL * max(1.0, abs(before))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _worse_headroom(h_after: float, gap_after: float, h_before: float, gap_before: float) -> bool:
     """Headroom got worse; two ``-inf`` headrooms (equity <= 0) compare by equity - maintenance."""
     if h_after == -_INF and h_before == -_INF:
@@ -252,7 +255,7 @@ def _worse_headroom(h_after: float, gap_after: float, h_before: float, gap_befor
     return _lower(h_after, h_before)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _apply_leg(
     kind: int,
     qty: float,
@@ -288,7 +291,7 @@ def _apply_leg(
 # Book-wide kernels.
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def net_delta(ints: I64, floats: F64, out: F64) -> None:
     """Net delta per asset in base units.
 
@@ -314,7 +317,7 @@ def net_delta(ints: I64, floats: F64, out: F64) -> None:
         out[1, oi[OI_ASSET, j]] += of[OF_QTY, j] * of[OF_MULT, j]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def margin(ints: I64, floats: F64, out_pos: F64, out_venue: F64) -> None:
     """Maintenance margin per position and the margin figures per venue.
 
@@ -363,7 +366,7 @@ def margin(ints: I64, floats: F64, out_pos: F64, out_venue: F64) -> None:
         out_venue[VM_FREE, v] = eq - out_venue[VM_IM_POS, v] - out_venue[VM_IM_ORDERS, v]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def liquidation(ints: I64, floats: F64, out: F64) -> None:
     """Liquidation price and distance to liquidation of every derivative position.
 
@@ -435,7 +438,7 @@ def liquidation(ints: I64, floats: F64, out: F64) -> None:
         out[LQ_DIST_PCT, i] = 100.0 * gap / abs(d)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def shock_headroom(ints: I64, floats: F64, shocks: F64, out: F64) -> None:
     """Margin headroom per venue with every mark moved by each shock.
 
@@ -473,7 +476,7 @@ def shock_headroom(ints: I64, floats: F64, shocks: F64, out: F64) -> None:
             out[s, v] = _headroom(cash[v] + out[s, v], mm[v])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def funding_drag(ints: I64, floats: F64, horizon_hours: float, out_pos: F64, out_total: F64) -> None:
     """Funding so far, next settlement, carry over a horizon, and the positions funding has turned against.
 
@@ -511,7 +514,7 @@ def funding_drag(ints: I64, floats: F64, horizon_hours: float, out_pos: F64, out
     out_total[FT_DRAG] = max(0.0, -out_total[FT_HORIZON])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def venue_exposure(ints: I64, floats: F64, out: F64) -> None:
     """Counterparty exposure per venue.
 
@@ -550,7 +553,7 @@ def venue_exposure(ints: I64, floats: F64, out: F64) -> None:
         out[VE_SHARE, v] = _share(exposure, total)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _share(exposure: float, total: float) -> float:
     if total > 0.0:
         return exposure / total
@@ -561,69 +564,12 @@ def _share(exposure: float, total: float) -> float:
 # Pre-trade check.
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _valid_leg(slot: int, qty: float, price: float, n: int) -> bool:
     return 0 <= slot < n and np.isfinite(qty) and qty != 0.0 and np.isfinite(price) and price > 0.0
 
 
-@njit(cache=True)
-def _accumulate(
-    work: F64,
-    base: int,
-    n_shocks: int,
-    n_assets: int,
-    shocks: F64,
-    tiers: F64,
-    kind: int,
-    asset: int,
-    isolated: bool,
-    q: float,
-    entry: float,
-    iso: float,
-    mu: float,
-    mk: float,
-    mmr: float,
-    imr: float,
-    t_start: int,
-    t_count: int,
-) -> None:
-    """Add one position (in one state, before or after) to a touched venue's scratch block."""
-    notional = abs(q) * mu * mk
-    work[base + SC_NOTIONAL] += notional
-    if kind == KIND_SPOT:
-        work[base + SC_SPOT_VALUE] += q * mu * mk
-        return
-    rate, amount = _bracket(notional, mmr, t_start, t_count, tiers)
-    mm = notional * rate - amount
-    upnl = q * mu * (mk - entry)
-    work[base + SC_UPNL] += upnl
-    work[base + SC_MAINT] += mm
-    work[base + SC_IM_POS] += notional * imr
-    if isolated:
-        work[base + SC_ISO_MARGIN] += iso
-        if q != 0.0:
-            d = q * mu * mk - notional * rate
-            if d != 0.0:
-                dist = 100.0 * (iso + upnl - mm) / abs(d)
-                if dist < work[base + SC_ISO_MIN_DIST]:
-                    work[base + SC_ISO_MIN_DIST] = dist
-    else:
-        work[base + SC_CROSS_UPNL] += upnl
-        work[base + SC_CROSS_MAINT] += mm
-        sa = base + SC_SCALARS + 2 * n_shocks
-        work[sa + asset] += q * mu * mk
-        work[sa + n_assets + asset] += notional * rate
-        if q != 0.0:
-            work[sa + 2 * n_assets + asset] += 1.0
-    for s in range(n_shocks):
-        x = shocks[s]
-        ns = notional * (1.0 + x)
-        r_s, a_s = _bracket(ns, mmr, t_start, t_count, tiers)
-        work[base + SC_SCALARS + s] += q * mu * (mk * (1.0 + x) - entry)
-        work[base + SC_SCALARS + n_shocks + s] += ns * r_s - a_s
-
-
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _deny(work: F64, code: int, value: float, limit: float, index: int, before: float) -> int:
     work[R_CODE] = code
     work[R_VALUE] = value
@@ -633,7 +579,7 @@ def _deny(work: F64, code: int, value: float, limit: float, index: int, before: 
     return code
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def pretrade_check(
     ints: I64,
     floats: F64,
@@ -676,22 +622,52 @@ def pretrade_check(
     -------
     int
         ``APPROVE`` (0) or the ``DENY_*`` code of the limit that fired.
+
+    Notes
+    -----
+    Written for speed: one pass over the positions, no allocation, no array views and no helper
+    that takes an array (numba reference-counts each with atomic operations, which cost more than the
+    arithmetic here); every field is read from the flat arenas at computed offsets. Positions at
+    venues the order does not trade only feed the per-venue totals, the net delta of the traded assets
+    and the funding sum; the untiered maintenance under a shock is linear in the move, so only tiered
+    positions are re-bracketed per scenario.
     """
     n = ints[HDR_N]
     m = ints[HDR_M]
+    k = ints[HDR_K]
+    nt = ints[HDR_T]
     na = ints[HDR_A]
-    pi, pf, tiers = _pos_views(ints, floats)
-    vmode, cash = _venue_views(ints, floats)
-    oi, of = _order_views(ints, floats)
-    lv = limits[0 : LIM_V_FIELDS * m].reshape((LIM_V_FIELDS, m))
-    max_delta = limits[LIM_V_FIELDS * m : LIM_V_FIELDS * m + na]
+    # Offsets into the arenas (see risk.book).
+    o_ven = HEADER + PI_VENUE * n
+    o_ast = HEADER + PI_ASSET * n
+    o_knd = HEADER + PI_KIND * n
+    o_iso = HEADER + PI_ISOLATED * n
+    o_ts = HEADER + PI_TIER_START * n
+    o_tc = HEADER + PI_TIER_COUNT * n
+    o_mode = HEADER + POS_I_FIELDS * n
+    o_oven = o_mode + m + OI_VENUE * k
+    o_oast = o_mode + m + OI_ASSET * k
+    o_oknd = o_mode + m + OI_KIND * k
+    f_qty = PF_QTY * n
+    f_mul = PF_MULT * n
+    f_mrk = PF_MARK * n
+    f_ent = PF_ENTRY * n
+    f_mmr = PF_MMR * n
+    f_imr = PF_IMR * n
+    f_isom = PF_ISO_MARGIN * n
+    f_rate = PF_FUNDING_RATE * n
+    f_intv = PF_FUNDING_INTERVAL_H * n
+    f_tcap = POS_F_FIELDS * n
+    f_trate = f_tcap + nt
+    f_tamt = f_tcap + 2 * nt
+    f_cash = f_tcap + TIER_FIELDS * nt
+    f_ord = f_cash + m
     g0 = LIM_V_FIELDS * m + na
     ns = int(limits[g0 + LG_N_SHOCKS])
-    shocks = limits[g0 + LIM_G_FIELDS : g0 + LIM_G_FIELDS + ns]
+    f_shocks = g0 + LIM_G_FIELDS
     horizon = limits[g0 + LG_HORIZON_H]
 
-    for r in range(RESULT_SIZE):
-        work[r] = 0.0
+    work[:RESULT_SIZE] = 0.0
     work[R_INDEX] = -1.0
     work[R_SHOCK] = -1.0
     has_b = slot_b >= 0
@@ -699,274 +675,420 @@ def pretrade_check(
         return _deny(work, DENY_INVALID_ORDER, 0.0, 0.0, -1, 0.0)
     if has_b and not _valid_leg(slot_b, qty_b, price_b, n):
         return _deny(work, DENY_INVALID_ORDER, 0.0, 0.0, -1, 0.0)
+    two_slots = has_b and slot_b != slot_a
 
-    # The legs' positions after the fills.
-    va = pi[PI_VENUE, slot_a]
-    iso_a = pi[PI_ISOLATED, slot_a] != 0 or vmode[va] == MODE_ISOLATED
+    va = ints[o_ven + slot_a]
+    vb = ints[o_ven + slot_b] if two_slots else va
+    v0 = min(va, vb)
+    v1 = max(va, vb)
+    aa = ints[o_ast + slot_a]
+    ab = ints[o_ast + slot_b] if two_slots else aa
+    a0 = min(aa, ab)
+    a1 = max(aa, ab)
+
+    # The legs after their fills.
+    iso_a = ints[o_iso + slot_a] != 0 or ints[o_mode + va] == MODE_ISOLATED
     qa1, ea1, ia1, cash_a = _apply_leg(
-        pi[PI_KIND, slot_a],
-        pf[PF_QTY, slot_a],
-        pf[PF_ENTRY, slot_a],
-        pf[PF_ISO_MARGIN, slot_a],
-        pf[PF_MULT, slot_a],
-        pf[PF_IMR, slot_a],
+        ints[o_knd + slot_a],
+        floats[f_qty + slot_a],
+        floats[f_ent + slot_a],
+        floats[f_isom + slot_a],
+        floats[f_mul + slot_a],
+        floats[f_imr + slot_a],
         iso_a,
         qty_a,
         price_a,
     )
-    vb = va
     qb1 = 0.0
     eb1 = 0.0
     ib1 = 0.0
     cash_b = 0.0
-    two_slots = has_b and slot_b != slot_a
-    if has_b:
-        vb = pi[PI_VENUE, slot_b]
-        iso_b = pi[PI_ISOLATED, slot_b] != 0 or vmode[vb] == MODE_ISOLATED
-        if two_slots:
-            qb1, eb1, ib1, cash_b = _apply_leg(
-                pi[PI_KIND, slot_b],
-                pf[PF_QTY, slot_b],
-                pf[PF_ENTRY, slot_b],
-                pf[PF_ISO_MARGIN, slot_b],
-                pf[PF_MULT, slot_b],
-                pf[PF_IMR, slot_b],
-                iso_b,
-                qty_b,
-                price_b,
-            )
-        else:
-            qa1, ea1, ia1, cash_x = _apply_leg(
-                pi[PI_KIND, slot_a],
-                qa1,
-                ea1,
-                ia1,
-                pf[PF_MULT, slot_a],
-                pf[PF_IMR, slot_a],
-                iso_a,
-                qty_b,
-                price_b,
-            )
-            cash_a += cash_x
-    v0 = min(va, vb)
-    v1 = max(va, vb)
-    aa = pi[PI_ASSET, slot_a]
-    ab = pi[PI_ASSET, slot_b] if has_b else aa
-    a0 = min(aa, ab)
-    a1 = max(aa, ab)
-
-    # Scratch: all-venue assets and notional (before), then four blocks (venue 0/1 x before/after).
-    assets_v = work[RESULT_SIZE : RESULT_SIZE + m]
-    notional_v = work[RESULT_SIZE + m : RESULT_SIZE + 2 * m]
-    blk = SC_SCALARS + 2 * ns + 3 * na
-    b0 = RESULT_SIZE + 2 * m
-    n_blocks = 2 if v0 == v1 else 4
-    for j in range(RESULT_SIZE, b0 + n_blocks * blk):
-        work[j] = 0.0
-    for j in range(n_blocks):
-        work[b0 + j * blk + SC_ISO_MIN_DIST] = _INF
-    work[b0 + blk + SC_CASH_DELTA] = (cash_a if va == v0 else 0.0) + (cash_b if vb == v0 else 0.0)
-    if v0 != v1:
-        work[b0 + 3 * blk + SC_CASH_DELTA] = (cash_a if va == v1 else 0.0) + (cash_b if vb == v1 else 0.0)
-
-    d_b0 = 0.0  # net delta of asset a0 / a1, before / after
-    d_a0 = 0.0
-    d_b1 = 0.0
-    d_a1 = 0.0
-    h_b = 0.0  # funding carry over the horizon, before / after
-    h_a = 0.0
-    for i in range(n):
-        v = pi[PI_VENUE, i]
-        a = pi[PI_ASSET, i]
-        kind = pi[PI_KIND, i]
-        q = pf[PF_QTY, i]
-        e = pf[PF_ENTRY, i]
-        iso = pf[PF_ISO_MARGIN, i]
-        mu = pf[PF_MULT, i]
-        mk = pf[PF_MARK, i]
-        if i == slot_a:
-            q1, e1, iso1 = qa1, ea1, ia1
-        elif two_slots and i == slot_b:
-            q1, e1, iso1 = qb1, eb1, ib1
-        else:
-            q1, e1, iso1 = q, e, iso
-        if a == a0:
-            d_b0 += q * mu
-            d_a0 += q1 * mu
-        elif a == a1:
-            d_b1 += q * mu
-            d_a1 += q1 * mu
-        notional_v[v] += abs(q) * mu * mk
-        if kind == KIND_SPOT:
-            assets_v[v] += q * mu * mk
-        else:
-            assets_v[v] += q * mu * (mk - e)
-            if kind == KIND_PERP:
-                nxt_b = -q * mu * mk * pf[PF_FUNDING_RATE, i]
-                nxt_a = -q1 * mu * mk * pf[PF_FUNDING_RATE, i]
-                per = horizon / pf[PF_FUNDING_INTERVAL_H, i]
-                h_b += nxt_b * per
-                h_a += nxt_a * per
-        if v == v0:
-            base = b0
-        elif v == v1:
-            base = b0 + 2 * blk
-        else:
-            continue
-        isolated = pi[PI_ISOLATED, i] != 0 or vmode[v] == MODE_ISOLATED
-        mmr = pf[PF_MMR, i]
-        imr = pf[PF_IMR, i]
-        ts = pi[PI_TIER_START, i]
-        tc = pi[PI_TIER_COUNT, i]
-        _accumulate(work, base, ns, na, shocks, tiers, kind, a, isolated, q, e, iso, mu, mk, mmr, imr, ts, tc)
-        _accumulate(
-            work, base + blk, ns, na, shocks, tiers, kind, a, isolated, q1, e1, iso1, mu, mk, mmr, imr, ts, tc
+    if has_b and not two_slots:  # both legs on one slot: apply them in turn
+        qa1, ea1, ia1, cash_x = _apply_leg(
+            ints[o_knd + slot_a],
+            qa1,
+            ea1,
+            ia1,
+            floats[f_mul + slot_a],
+            floats[f_imr + slot_a],
+            iso_a,
+            qty_b,
+            price_b,
         )
+        cash_a += cash_x
+    elif two_slots:
+        qb1, eb1, ib1, cash_b = _apply_leg(
+            ints[o_knd + slot_b],
+            floats[f_qty + slot_b],
+            floats[f_ent + slot_b],
+            floats[f_isom + slot_b],
+            floats[f_mul + slot_b],
+            floats[f_imr + slot_b],
+            ints[o_iso + slot_b] != 0 or ints[o_mode + vb] == MODE_ISOLATED,
+            qty_b,
+            price_b,
+        )
+
+    # Scratch: per-venue assets and notional; two venue blocks (the touched venues' positions other
+    # than the legs: scalars, tiered shock maintenance, per-asset cross sums); four leg blocks (leg a
+    # before/after, leg b before/after; per-asset sums for the leg's own asset); four state blocks
+    # (touched venue x before/after: venue block + its legs, scalars and tiered shock maintenance).
+    w_assets = RESULT_SIZE
+    w_notional = RESULT_SIZE + m
+    w_delta = RESULT_SIZE + 2 * m
+    sblk = SC_SCALARS + ns
+    cblk = sblk + 3 * na
+    lblk = sblk + 3
+    c0 = RESULT_SIZE + 2 * m + na
+    l0 = c0 + 2 * cblk
+    s0 = l0 + 4 * lblk
+    end = s0 + 4 * sblk
+    work[RESULT_SIZE:end] = 0.0  # a slice assignment is a memset; an indexed loop is not vectorized
+    for j in range(2):
+        work[c0 + j * cblk + SC_ISO_MIN_DIST] = _INF
+    for j in range(4):
+        work[l0 + j * lblk + SC_ISO_MIN_DIST] = _INF
+
+    # Pass 1 (every position, branch-free: kinds and venues are not predictable): per-venue assets
+    # and notional, per-asset net delta and the funding carry, all before the order.
+    hc = 0.0
+    for i in range(n):
+        v = ints[o_ven + i]
+        kind = ints[o_knd + i]
+        qm = floats[f_qty + i] * floats[f_mul + i]
+        mk = floats[f_mrk + i]
+        e = 0.0 if kind == KIND_SPOT else floats[f_ent + i]  # spot counts at its value
+        work[w_notional + v] += abs(qm) * mk
+        work[w_assets + v] += qm * (mk - e)
+        work[w_delta + ints[o_ast + i]] += qm
+        perp = 1.0 if kind == KIND_PERP else 0.0
+        hc += perp * (-qm * mk * floats[f_rate + i] * (horizon / floats[f_intv + i]))
+
+    # Pass 2 (positions at the traded venues): margin, liquidation and shock sums.
+    for i in range(n):
+        v = ints[o_ven + i]
+        if (v != v0) & (v != v1):
+            continue
+        kind = ints[o_knd + i]
+        q = floats[f_qty + i]
+        mu = floats[f_mul + i]
+        mk = floats[f_mrk + i]
+        a = ints[o_ast + i]
+        is_leg_a = i == slot_a
+        is_leg_b = two_slots and i == slot_b
+        # A touched venue's position: once into its venue block, or, for a leg, twice (before and
+        # after its fill) into the leg's blocks.
+        isolated = ints[o_iso + i] != 0 or ints[o_mode + v] == MODE_ISOLATED
+        mmr = floats[f_mmr + i]
+        imr = floats[f_imr + i]
+        ts = ints[o_ts + i]
+        tc = ints[o_tc + i]
+        n_states = 2 if (is_leg_a or is_leg_b) else 1
+        for state in range(n_states):
+            if n_states == 1:
+                base = c0 if v == v0 else c0 + cblk
+                stride = na
+                slot_in = a
+                qs = q
+                es = floats[f_ent + i]
+                iss = floats[f_isom + i]
+            else:
+                base = l0 + ((0 if is_leg_a else 2) + state) * lblk
+                stride = 1
+                slot_in = 0
+                if state == 0:
+                    qs = q
+                    es = floats[f_ent + i]
+                    iss = floats[f_isom + i]
+                elif is_leg_a:
+                    qs = qa1
+                    es = ea1
+                    iss = ia1
+                else:
+                    qs = qb1
+                    es = eb1
+                    iss = ib1
+                work[base + SC_DELTA] = qs * mu
+                if kind == KIND_PERP:
+                    work[base + SC_FUND] = (
+                        -(qs * mu) * mk * floats[f_rate + i] * (horizon / floats[f_intv + i])
+                    )
+            notional = abs(qs) * mu * mk
+            work[base + SC_NOTIONAL] += notional
+            if kind == KIND_SPOT:
+                work[base + SC_SPOT_VALUE] += qs * mu * mk
+                continue
+            rate = mmr
+            amount = 0.0
+            if tc == 0:
+                work[base + SC_MMU] += notional * mmr
+            else:
+                for sc in range(ns + 1):  # the current bracket, then one per shock scenario
+                    x = notional if sc == 0 else notional * (1.0 + limits[f_shocks + sc - 1])
+                    j = ts + tc - 1
+                    for c in range(ts, ts + tc):
+                        if x <= floats[f_tcap + c]:
+                            j = c
+                            break
+                    r_x = floats[f_trate + j]
+                    a_x = floats[f_tamt + j]
+                    if x * r_x - a_x < 0.0:
+                        r_x = 0.0
+                        a_x = 0.0
+                    if sc == 0:
+                        rate = r_x
+                        amount = a_x
+                    else:
+                        work[base + SC_SCALARS + sc - 1] += x * r_x - a_x
+            mm = notional * rate - amount
+            upnl = qs * mu * (mk - es)
+            work[base + SC_UPNL] += upnl
+            work[base + SC_MAINT] += mm
+            work[base + SC_IM_POS] += notional * imr
+            work[base + SC_SQM] += qs * mu * mk
+            if isolated:
+                work[base + SC_ISO_MARGIN] += iss
+                if qs != 0.0:
+                    d = qs * mu * mk - notional * rate
+                    if d != 0.0:
+                        dist = 100.0 * (iss + upnl - mm) / abs(d)
+                        if dist < work[base + SC_ISO_MIN_DIST]:
+                            work[base + SC_ISO_MIN_DIST] = dist
+            else:
+                work[base + SC_CROSS_UPNL] += upnl
+                work[base + SC_CROSS_MAINT] += mm
+                sa = base + sblk + slot_in
+                work[sa] += qs * mu * mk
+                work[sa + stride] += notional * rate
+                if qs != 0.0:
+                    work[sa + 2 * stride] += 1.0
+
+    # State blocks: each touched venue before and after = its venue block + the legs traded there.
+    n_touched = 1 if v0 == v1 else 2
+    for t in range(n_touched):
+        v = v0 if t == 0 else v1
+        cb = c0 + t * cblk
+        at_a = va == v
+        at_b = two_slots and vb == v
+        for state in range(2):
+            sb = s0 + (2 * t + state) * sblk
+            la = l0 + state * lblk
+            lb = l0 + (2 + state) * lblk
+            for f in range(sblk):
+                x = work[cb + f]
+                if at_a:
+                    x += work[la + f]
+                if at_b:
+                    x += work[lb + f]
+                work[sb + f] = x
+            dist = work[cb + SC_ISO_MIN_DIST]
+            if at_a:
+                dist = min(dist, work[la + SC_ISO_MIN_DIST])
+            if at_b:
+                dist = min(dist, work[lb + SC_ISO_MIN_DIST])
+            work[sb + SC_ISO_MIN_DIST] = dist
 
     ow0 = 0.0  # resting orders of asset a0 / a1
     ow1 = 0.0
     im_o0 = 0.0  # initial margin of resting orders at venue v0 / v1
     im_o1 = 0.0
-    for j in range(ints[HDR_K]):
-        oa = oi[OI_ASSET, j]
-        w = of[OF_QTY, j] * of[OF_MULT, j]
+    for j in range(k):
+        oa = ints[o_oast + j]
+        oq = floats[f_ord + OF_QTY * k + j]
+        om = floats[f_ord + OF_MULT * k + j]
         if oa == a0:
-            ow0 += w
+            ow0 += oq * om
         elif oa == a1:
-            ow1 += w
-        ov = oi[OI_VENUE, j]
-        if ov == v0 or ov == v1:  # noqa: SIM109 (explicit compares keep numba simple)
-            im = _order_im(oi[OI_KIND, j], of[OF_QTY, j], of[OF_PRICE, j], of[OF_MULT, j], of[OF_IMR, j])
+            ow1 += oq * om
+        ov = ints[o_oven + j]
+        if ov == v0 or ov == v1:  # noqa: SIM109
+            im = _order_im(
+                ints[o_oknd + j], oq, floats[f_ord + OF_PRICE * k + j], om, floats[f_ord + OF_IMR * k + j]
+            )
             if ov == v0:
                 im_o0 += im
             else:
                 im_o1 += im
 
-    # 2: net delta of the traded assets.
+    # 2: net delta of the traded assets (positions + legs, and with resting orders too).
     for t in range(2 if a0 != a1 else 1):
         asset = a0 if t == 0 else a1
-        db = d_b0 if t == 0 else d_b1
-        da = d_a0 if t == 0 else d_a1
+        d_b = work[w_delta + asset]
+        d_a = d_b
         ow = ow0 if t == 0 else ow1
-        fig_b = max(abs(db), abs(db + ow))
-        fig_a = max(abs(da), abs(da + ow))
-        if fig_a > max_delta[asset] and _higher(fig_a, fig_b):
-            return _deny(work, DENY_NET_DELTA, fig_a, max_delta[asset], asset, fig_b)
-
-    n_touched = 1 if v0 == v1 else 2
-    total_b = 0.0
-    for v in range(m):
-        assets_v[v] += cash[v]
-        total_b += assets_v[v]
-    total_a = total_b
-    for t in range(n_touched):
-        v = v0 if t == 0 else v1
-        bb = b0 + 2 * t * blk
-        ba = bb + blk
-        total_a += work[ba + SC_CASH_DELTA] + work[ba + SC_SPOT_VALUE] + work[ba + SC_UPNL]
-        total_a -= work[bb + SC_SPOT_VALUE] + work[bb + SC_UPNL]
+        if aa == asset:
+            d_a += work[l0 + lblk + SC_DELTA] - work[l0 + SC_DELTA]
+        if two_slots and ab == asset:
+            d_a += work[l0 + 3 * lblk + SC_DELTA] - work[l0 + 2 * lblk + SC_DELTA]
+        fig_b = max(abs(d_b), abs(d_b + ow))
+        fig_a = max(abs(d_a), abs(d_a + ow))
+        lim = limits[LIM_V_FIELDS * m + asset]
+        if fig_a > lim and _higher(fig_a, fig_b):
+            return _deny(work, DENY_NET_DELTA, fig_a, lim, asset, fig_b)
 
     # 3: initial margin (free margin may not go negative).
     for t in range(n_touched):
         v = v0 if t == 0 else v1
-        bb = b0 + 2 * t * blk
-        ba = bb + blk
+        sb = s0 + 2 * t * sblk
+        sa_ = sb + sblk
+        cash_v = floats[f_cash + v]
+        cash_d = (cash_a if va == v else 0.0) + (cash_b if two_slots and vb == v else 0.0)
         im_o = im_o0 if t == 0 else im_o1
-        free_b = cash[v] + work[bb + SC_UPNL] - work[bb + SC_IM_POS] - im_o
-        free_a = cash[v] + work[ba + SC_CASH_DELTA] + work[ba + SC_UPNL] - work[ba + SC_IM_POS] - im_o
+        free_b = cash_v + work[sb + SC_UPNL] - work[sb + SC_IM_POS] - im_o
+        free_a = cash_v + cash_d + work[sa_ + SC_UPNL] - work[sa_ + SC_IM_POS] - im_o
         if free_a < 0.0 and _lower(free_a, free_b):
             return _deny(work, DENY_INITIAL_MARGIN, free_a, 0.0, v, free_b)
     # 4: margin headroom floor.
     for t in range(n_touched):
         v = v0 if t == 0 else v1
-        bb = b0 + 2 * t * blk
-        ba = bb + blk
-        eq_b = cash[v] + work[bb + SC_UPNL]
-        eq_a = cash[v] + work[ba + SC_CASH_DELTA] + work[ba + SC_UPNL]
-        hb = _headroom(eq_b, work[bb + SC_MAINT])
-        ha = _headroom(eq_a, work[ba + SC_MAINT])
-        floor = lv[LV_HEADROOM_FLOOR, v]
-        if ha < floor and _worse_headroom(ha, eq_a - work[ba + SC_MAINT], hb, eq_b - work[bb + SC_MAINT]):
+        sb = s0 + 2 * t * sblk
+        sa_ = sb + sblk
+        cash_v = floats[f_cash + v]
+        cash_d = (cash_a if va == v else 0.0) + (cash_b if two_slots and vb == v else 0.0)
+        eq_b = cash_v + work[sb + SC_UPNL]
+        eq_a = cash_v + cash_d + work[sa_ + SC_UPNL]
+        mm_b = work[sb + SC_MAINT]
+        mm_a = work[sa_ + SC_MAINT]
+        hb = _headroom(eq_b, mm_b)
+        ha = _headroom(eq_a, mm_a)
+        floor = limits[LV_HEADROOM_FLOOR * m + v]
+        if ha < floor and _worse_headroom(ha, eq_a - mm_a, hb, eq_b - mm_b):
             return _deny(work, DENY_MARGIN_HEADROOM, ha, floor, v, hb)
-    # 5: headroom under each shock.
+    # 5: headroom under each shock (P&L and untiered maintenance are linear in the move).
     shock_floor = limits[g0 + LG_SHOCK_FLOOR]
     for t in range(n_touched):
         v = v0 if t == 0 else v1
-        bb = b0 + 2 * t * blk
-        ba = bb + blk
+        sb = s0 + 2 * t * sblk
+        sa_ = sb + sblk
+        cash_v = floats[f_cash + v]
+        cash_d = (cash_a if va == v else 0.0) + (cash_b if two_slots and vb == v else 0.0)
         for s in range(ns):
-            eq_b = cash[v] + work[bb + SC_SCALARS + s]
-            eq_a = cash[v] + work[ba + SC_CASH_DELTA] + work[ba + SC_SCALARS + s]
-            mm_b = work[bb + SC_SCALARS + ns + s]
-            mm_a = work[ba + SC_SCALARS + ns + s]
+            x = limits[f_shocks + s]
+            eq_b = cash_v + work[sb + SC_UPNL] + x * work[sb + SC_SQM]
+            eq_a = cash_v + cash_d + work[sa_ + SC_UPNL] + x * work[sa_ + SC_SQM]
+            mm_b = (1.0 + x) * work[sb + SC_MMU] + work[sb + SC_SCALARS + s]
+            mm_a = (1.0 + x) * work[sa_ + SC_MMU] + work[sa_ + SC_SCALARS + s]
             hb = _headroom(eq_b, mm_b)
             ha = _headroom(eq_a, mm_a)
             if ha < shock_floor and _worse_headroom(ha, eq_a - mm_a, hb, eq_b - mm_b):
                 _deny(work, DENY_SHOCK_HEADROOM, ha, shock_floor, v, hb)
                 work[R_SHOCK] = s
                 return DENY_SHOCK_HEADROOM
-    # 6: distance to liquidation (nearest derivative position at the venue).
+    # 6: distance to liquidation (nearest derivative position at the venue). A cross group's distance
+    # is 100 * gap / |slope|; the groups the legs do not trade keep their slope, so their nearest is
+    # at the largest |slope| when the gap is positive and at the smallest when it is negative.
     for t in range(n_touched):
         v = v0 if t == 0 else v1
+        cb = c0 + t * cblk
+        ca = cb + sblk
+        at_a = va == v
+        at_b = two_slots and vb == v
+        big = 0.0  # max and min |slope| of the groups the legs do not trade
+        small = _INF
+        for a in range(na):
+            if work[ca + 2 * na + a] > 0.0 and not ((at_a and aa == a) or (at_b and ab == a)):
+                d = abs(work[ca + a] - work[ca + na + a])
+                if d != 0.0:
+                    big = max(big, d)
+                    small = min(small, d)
+        cash_v = floats[f_cash + v]
         dist_b = _INF
         dist_a = _INF
         for state in range(2):
-            base = b0 + (2 * t + state) * blk
+            sb = s0 + (2 * t + state) * sblk
+            cash_d = 0.0
+            if state == 1:
+                cash_d = (cash_a if at_a else 0.0) + (cash_b if at_b else 0.0)
             gap = (
-                cash[v]
-                + work[base + SC_CASH_DELTA]
-                - work[base + SC_ISO_MARGIN]
-                + work[base + SC_CROSS_UPNL]
-                - work[base + SC_CROSS_MAINT]
+                cash_v
+                + cash_d
+                - work[sb + SC_ISO_MARGIN]
+                + work[sb + SC_CROSS_UPNL]
+                - work[sb + SC_CROSS_MAINT]
             )
-            dist = work[base + SC_ISO_MIN_DIST]
-            sa = base + SC_SCALARS + 2 * ns
-            for a in range(na):
-                if work[sa + 2 * na + a] > 0.0:
-                    d = work[sa + a] - work[sa + na + a]
+            dist = work[sb + SC_ISO_MIN_DIST]
+            if big > 0.0:
+                dist = min(dist, 100.0 * gap / (big if gap >= 0.0 else small))
+            for leg in range(2):
+                if not (at_a if leg == 0 else at_b):
+                    continue
+                a = aa if leg == 0 else ab
+                if leg == 1 and at_a and aa == ab:
+                    continue  # one group for both legs, counted with leg a
+                sq = work[ca + a]
+                sm = work[ca + na + a]
+                cnt = work[ca + 2 * na + a]
+                for lg in range(2):
+                    if (at_a if lg == 0 else at_b) and (aa if lg == 0 else ab) == a:
+                        ls = l0 + (2 * lg + state) * lblk + sblk
+                        sq += work[ls]
+                        sm += work[ls + 1]
+                        cnt += work[ls + 2]
+                if cnt > 0.0:
+                    d = sq - sm
                     if d != 0.0:
-                        dd = 100.0 * gap / abs(d)
-                        if dd < dist:
-                            dist = dd
+                        dist = min(dist, 100.0 * gap / abs(d))
             if state == 0:
                 dist_b = dist
             else:
                 dist_a = dist
-        lim = lv[LV_MIN_LIQ_DIST, v]
+        lim = limits[LV_MIN_LIQ_DIST * m + v]
         if dist_a < lim and _lower(dist_a, dist_b):
             return _deny(work, DENY_LIQUIDATION_DISTANCE, dist_a, lim, v, dist_b)
-    # 7: venue exposure in USD.
+    # 7: venue exposure in USD; keep the touched venues' exposures for the share check.
+    exp_b0 = 0.0
+    exp_a0 = 0.0
+    exp_b1 = 0.0
+    exp_a1 = 0.0
+    total_b = 0.0
+    total_a = 0.0
     for t in range(n_touched):
         v = v0 if t == 0 else v1
-        bb = b0 + 2 * t * blk
-        ba = bb + blk
-        exp_b = max(cash[v] + work[bb + SC_SPOT_VALUE] + work[bb + SC_UPNL], work[bb + SC_NOTIONAL])
-        exp_a = max(
-            cash[v] + work[ba + SC_CASH_DELTA] + work[ba + SC_SPOT_VALUE] + work[ba + SC_UPNL],
-            work[ba + SC_NOTIONAL],
-        )
-        lim = lv[LV_EXPOSURE_USD, v]
+        sb = s0 + 2 * t * sblk
+        sa_ = sb + sblk
+        cash_v = floats[f_cash + v]
+        cash_d = (cash_a if va == v else 0.0) + (cash_b if two_slots and vb == v else 0.0)
+        assets_b = cash_v + work[sb + SC_SPOT_VALUE] + work[sb + SC_UPNL]
+        assets_a = cash_v + cash_d + work[sa_ + SC_SPOT_VALUE] + work[sa_ + SC_UPNL]
+        total_b += assets_b
+        total_a += assets_a
+        exp_b = max(assets_b, work[sb + SC_NOTIONAL])
+        exp_a = max(assets_a, work[sa_ + SC_NOTIONAL])
+        if t == 0:
+            exp_b0 = exp_b
+            exp_a0 = exp_a
+        else:
+            exp_b1 = exp_b
+            exp_a1 = exp_a
+        lim = limits[LV_EXPOSURE_USD * m + v]
         if exp_a > lim and _higher(exp_a, exp_b):
             return _deny(work, DENY_VENUE_EXPOSURE_USD, exp_a, lim, v, exp_b)
     # 8: venue share of total equity; every venue, since the total moves with the order.
     for v in range(m):
-        if v == v0 or v == v1:  # noqa: SIM109
-            bb = b0 + (0 if v == v0 else 2) * blk
-            ba = bb + blk
-            exp_b = max(cash[v] + work[bb + SC_SPOT_VALUE] + work[bb + SC_UPNL], work[bb + SC_NOTIONAL])
-            exp_a = max(
-                cash[v] + work[ba + SC_CASH_DELTA] + work[ba + SC_SPOT_VALUE] + work[ba + SC_UPNL],
-                work[ba + SC_NOTIONAL],
-            )
+        if v != v0 and v != v1:
+            x = floats[f_cash + v] + work[w_assets + v]
+            total_b += x
+            total_a += x
+    for v in range(m):
+        if v == v0:
+            exp_b = exp_b0
+            exp_a = exp_a0
+        elif v == v1:
+            exp_b = exp_b1
+            exp_a = exp_a1
         else:
-            exp_b = max(assets_v[v], notional_v[v])
+            exp_b = max(floats[f_cash + v] + work[w_assets + v], work[w_notional + v])
             exp_a = exp_b
         sh_b = _share(exp_b, total_b)
         sh_a = _share(exp_a, total_a)
-        lim = lv[LV_EXPOSURE_SHARE, v]
+        lim = limits[LV_EXPOSURE_SHARE * m + v]
         if sh_a > lim and _higher(sh_a, sh_b):
             return _deny(work, DENY_VENUE_EXPOSURE_SHARE, sh_a, lim, v, sh_b)
     # 9: funding drag over the horizon, book-wide.
+    h_b = hc
+    h_a = hc + (work[l0 + lblk + SC_FUND] - work[l0 + SC_FUND])
+    if two_slots:
+        h_a += work[l0 + 3 * lblk + SC_FUND] - work[l0 + 2 * lblk + SC_FUND]
     drag_b = max(0.0, -h_b)
     drag_a = max(0.0, -h_a)
     lim = limits[g0 + LG_MAX_FUNDING_DRAG]
