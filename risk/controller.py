@@ -228,7 +228,12 @@ class RiskController(Actor):
     def summary(self) -> dict[str, Any]:
         """The ``risk`` block of summary.json."""
         assert self.gate is not None
-        st = {k: (None if math.isinf(v) else v) for k, v in self.stats.items()}
+        # +inf: never measured (no derivative position); headroom is -inf when equity reaches zero and is
+        # reported clamped at -1 (JSON has no infinities).
+        st = {
+            k: (None if v == math.inf else max(v, -1.0) if k == "min_margin_headroom" else v)
+            for k, v in self.stats.items()
+        }
         return {
             "checks": self.gate.checks,
             "denials": sum(self.gate.denials.values()),
