@@ -12,11 +12,16 @@ KINDS = ("spot_perp_carry", "cme_perp_convergence")
 
 
 class RunResult(Protocol):
-    """What every backtest runner returns."""
+    """What every backtest runner returns (read-only: the runners return frozen dataclasses)."""
 
-    run_id: str
-    out_dir: Path
-    summary: dict[str, object]
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def out_dir(self) -> Path: ...
+
+    @property
+    def summary(self) -> dict[str, object]: ...
 
 
 def strategy_kind(path: Path) -> str:
