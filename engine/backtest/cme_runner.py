@@ -49,6 +49,7 @@ from engine.journal.journal import Journal, remove_sqlite_journal
 from engine.paths import require_file
 from engine.recorder import JournalRecorder
 from engine.report import RunFacts, write_report
+from engine.signals.convergence import hedge_for_contracts
 from strategies.cme_perp_convergence import CmePerpConvergence
 
 __all__ = [
@@ -299,6 +300,10 @@ def _replay(a: CmeAssembled, cfg: CmeBacktestConfig, out_dir: Path, wall0: float
                 "rolls": strategy.rolls,
                 "settlements": len(a.settlement.ledger.settlements),
                 "settled": [s.instrument_id for s in a.settlement.ledger.settlements],
+                # What the perp cannot match of a full position (below one perp lot, so below one contract).
+                "residual_delta_base": hedge_for_contracts(
+                    cfg.strategy.contracts, multiplier, a.perp.size_increment.as_decimal()
+                )[1],
                 "final_net_delta_base": strategy.net_delta_base,
             },
         },

@@ -217,3 +217,31 @@ def test_dispatch_when_kind_is_cme_perp_convergence_then_convergence_runner(tmp_
     assert result.summary["strategy"] == "CmePerpConvergence"
     assert result.summary["start"] == "2023-01-01T00:00:00Z"
     assert (tmp_path / "out" / "report.html").is_file()
+
+
+def test_usdm_perp_price_when_configured_then_perp_fills_at_the_usdm_daily_close(
+    tmp_path: Path, data_dir: Path
+):
+    cfg = with_overrides(
+        {
+            "run": {"start": "2022-01-01T00:00:00Z", "end": "2022-03-01T00:00:00Z"},
+            "data": {"perp_price": "usdm_close"},
+        }
+    )
+    r = run_cme_backtest(cfg, tmp_path, data_dir)
+    with open(data_dir / "binance" / "binance_btc_basis_1h_2021_2024.csv", newline="") as fh:
+        usdm = {
+            row["Time"][:10]: Decimal(row["BTCUSDT Future"])
+            for row in csv.DictReader(fh)
+            if row["Time"][11:] == "23:00:00"
+        }
+    perp = [f for f in _journal(r).fills(r.run_id) if f.instrument_id == PERP]
+    assert len(perp) > 20
+    half, tick = Decimal("0.5") / 10_000, Decimal("0.1")
+    for f in perp:
+        close = usdm[date.fromordinal(_day(f.ts_ns).toordinal() - 1).isoformat()]
+        if f.side == "BUY":
+            expected = (close * (1 + half) / tick).to_integral_value(rounding="ROUND_CEILING") * tick
+        else:
+            expected = (close * (1 - half) / tick).to_integral_value(rounding="ROUND_FLOOR") * tick
+        assert f.price == expected
