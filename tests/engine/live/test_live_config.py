@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ def test_testnet_config_when_host_is_another_venues_testnet_then_refused(tmp_pat
     for leg in ("spot", "perp"):
         raw[leg].pop("starting_balances")
     raw["spot"]["base_url"] = "https://api-testnet.bybit.com"  # a testnet, but not Binance's
-    with pytest.raises(ConfigError, match="api-testnet.bybit.com"):
+    with pytest.raises(ConfigError, match=re.escape("api-testnet.bybit.com")):
         load_live_config(_write(tmp_path, raw))
 
 
@@ -130,8 +131,8 @@ def test_paper_client_when_no_base_url_then_sandbox_hosts_only() -> None:
     for leg in ("spot", "perp"):
         raw[leg].pop("base_url")
     cfg = LiveConfig.model_validate(raw)
-    for leg in (cfg.spot, cfg.perp):
-        exchange = open_exchange(leg, cfg.environment, None)
+    for venue in (cfg.spot, cfg.perp):
+        exchange = open_exchange(venue, cfg.environment, None)
         hosts = {u.split("/")[2] for u in resolved_urls(exchange)}
         assert hosts and all("testnet" in h or h.startswith("demo-") for h in hosts), hosts
 
@@ -142,5 +143,5 @@ def test_paper_client_when_ccxt_tables_point_at_mainnet_then_refused(monkeypatch
     cfg = load_live_config(TESTNET_TOML).spot.model_copy(update={"base_url": None})
     # A ccxt whose sandbox switch does nothing: the node's own host check must still refuse.
     monkeypatch.setattr(ccxt_async.binance, "set_sandbox_mode", lambda self, enabled: None)
-    with pytest.raises(UnsafeHostError, match="api.binance.com"):
+    with pytest.raises(UnsafeHostError, match=re.escape("api.binance.com")):
         open_exchange(cfg, "paper", None)

@@ -1,0 +1,1 @@
+"""Paper, testnet and live trading: TradingNode assembly, the stream recorder, the kill switch."""

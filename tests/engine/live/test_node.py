@@ -1,0 +1,134 @@
+"""The TradingNode in paper and testnet mode against the loopback emulator, end to end."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from engine.journal.journal import Journal
+from engine.live.node import LiveRun, StartupError, run_live
+from engine.venues.emulator import EmulatorThread, FaultRule
+from tests.engine.live.conftest import (
+    KEY_ENV,
+    SECRET_ENV,
+    TEST_KEY,
+    TEST_SECRET,
+    approve_all,
+    live_config,
+)
+
+ENV = {KEY_ENV: TEST_KEY, SECRET_ENV: TEST_SECRET}
+
+
+def _journal(url: str) -> Journal:
+    return Journal(url, durable=False)
+
+
+def test_paper_node_when_run_against_emulator_then_sandbox_fills_are_journaled_and_nothing_is_sent(
+    replay_emu: EmulatorThread, tmp_path: Path
+) -> None:
+    cfg = live_config(replay_emu.base_url, tmp_path)
+    outcome = run_live(cfg, 3.0, install_gate=approve_all, handle_signals=False)
+    assert (outcome.status, outcome.reason) == ("COMPLETED", "duration")
+    j = _journal(outcome.journal_url)
+    try:
+        run = j.run(outcome.run_id)
+        assert run is not None and run.status == "COMPLETED" and run.mode == "paper"
+        intents, fills = j.intents(outcome.run_id), j.fills(outcome.run_id)
+        actions = [d.action for d in j.decisions(outcome.run_id)]
+        assert actions[0] == "ENTER" and "EXIT" in actions  # entered, then exited on stop
+        assert len(intents) >= 4 and len(fills) == len(intents)  # every Sandbox market order filled
+        assert {f.client_order_id for f in fills} == {i.client_order_id for i in intents}
+        assert j.market(outcome.run_id)  # market samples from the polled quotes and marks
+        assert not [e for e in j.order_events(outcome.run_id) if e.status == "OPEN_AT_STOP"]
+        net: dict[str, Decimal] = {}
+        for f in fills:
+            net[f.instrument_id] = net.get(f.instrument_id, Decimal(0)) + (
+                f.qty if f.side == "BUY" else -f.qty
+            )
+        assert set(net.values()) == {Decimal(0)}  # flat after the stop exit
+    finally:
+        j.close()
+    assert replay_emu.state()["create_requests"] == {}  # paper mode never sends an order
+
+
+def test_testnet_node_when_run_then_orders_reach_venue_flat_at_stop_and_secret_never_written(
+    replay_emu: EmulatorThread, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    cfg = live_config(replay_emu.base_url, tmp_path / "run", environment="testnet", log_level="DEBUG")
+    seen: dict[str, object] = {}
+
+    def started(run: LiveRun) -> None:
+        seen["cache_accounts"] = len(run.kernel.cache.accounts())
+
+    outcome = run_live(
+        cfg, 3.0, install_gate=approve_all, environ=ENV, handle_signals=False, on_started=started
+    )
+    assert outcome.status == "COMPLETED"
+    assert seen["cache_accounts"] == 2  # both venue accounts reconciled before the strategy started
+    j = _journal(outcome.journal_url)
+    try:
+        fills = j.fills(outcome.run_id)
+        intents = j.intents(outcome.run_id)
+        assert fills and len({f.trade_id for f in fills}) == len(fills)
+        venue_creates = replay_emu.state()["create_requests"]
+        assert sorted(venue_creates) == sorted(i.client_order_id for i in intents)  # one create each
+        assert set(venue_creates.values()) == {1}
+        perp_net = sum(
+            (f.qty if f.side == "BUY" else -f.qty) for f in fills if f.instrument_id.endswith("BINANCE_USDM")
+        )
+        positions = replay_emu.state()["positions"]
+        assert Decimal(positions.get("BTCUSDT", {"qty": "0"})["qty"]) == perp_net == 0
+    finally:
+        j.close()
+    captured = capfd.readouterr()
+    assert "CARRY-001" in captured.out + captured.err  # the node's log lines were captured and searched
+    outputs = [captured.out, captured.err]
+    outputs += [p.read_bytes().decode("latin-1") for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert outputs[2:], "the run wrote no files"
+    for text in outputs:
+        assert TEST_SECRET not in text
+        assert TEST_KEY not in text
+
+
+def test_testnet_node_when_reconciliation_fails_then_refuses_to_start_and_sends_nothing(
+    replay_emu: EmulatorThread, tmp_path: Path
+) -> None:
+    replay_emu.add_fault(
+        FaultRule(kind="reject", path="/fapi/v1/openOrders", count=None, code=-1000, msg="x")
+    )
+    cfg = live_config(replay_emu.base_url, tmp_path, environment="testnet")
+    with pytest.raises(StartupError, match=r"reconciliation failed.*BINANCE_USDM"):
+        run_live(cfg, 2.0, install_gate=approve_all, environ=ENV, handle_signals=False)
+    assert replay_emu.state()["create_requests"] == {}
+    j = Journal(cfg.journal_url(), durable=False)
+    try:
+        runs = j.runs()
+        assert [r.status for r in runs] == ["FAILED_TO_START"]
+        assert not j.intents(runs[0].run_id)
+    finally:
+        j.close()
+
+
+def test_paper_node_when_kill_switch_raised_then_exits_flat_and_run_marked_killed(
+    replay_emu: EmulatorThread, tmp_path: Path
+) -> None:
+    cfg = live_config(replay_emu.base_url, tmp_path)
+
+    def raise_kill_switch_soon(run: LiveRun) -> None:
+        run.loop.call_later(1.5, lambda: cfg.kill_file.write_text("kill\n"))
+
+    outcome = run_live(
+        cfg, 30.0, install_gate=approve_all, handle_signals=False, on_started=raise_kill_switch_soon
+    )
+    assert (outcome.status, outcome.reason) == ("KILLED", "kill_switch")
+    j = _journal(outcome.journal_url)
+    try:
+        decisions = j.decisions(outcome.run_id)
+        assert [d.reason for d in decisions if d.action == "EXIT"] == ["kill_switch"]
+        fills = j.fills(outcome.run_id)
+        assert sum((f.qty if f.side == "BUY" else -f.qty) for f in fills if "PERP" in f.instrument_id) == 0
+    finally:
+        j.close()
