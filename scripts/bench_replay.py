@@ -85,6 +85,36 @@ def worker_bare(cfg: BacktestConfig) -> dict[str, float]:
     return {"events": events, "wall": wall, "rss_mb": _peak_rss_mb()}
 
 
+def worker_carry_nogate(cfg: BacktestConfig) -> dict[str, float]:
+    """The carry backtest with the risk controller replaced by a pass-through (to price the gate)."""
+    from typing import Any
+
+    from nautilus_trader.common.actor import Actor
+    from nautilus_trader.config import ActorConfig
+
+    import engine.backtest.runner as runner
+    from engine.records import PairCheck
+
+    class PassThrough(Actor):
+        def __init__(self, *_: Any) -> None:
+            super().__init__(ActorConfig(component_id="RiskController"))
+
+        def attach(self, kernel: Any) -> None:
+            def approve(check: PairCheck) -> None:
+                check.approved, check.reason = True, "no_gate_benchmark"
+
+            kernel.msgbus.register("CarryRisk.check_pair", approve)
+
+        def count_liquidation(self) -> None:
+            pass
+
+        def summary(self) -> dict[str, Any]:
+            return {}
+
+    runner.RiskController = PassThrough  # type: ignore[misc,assignment]
+    return worker_carry(cfg)
+
+
 def worker_carry(cfg: BacktestConfig) -> dict[str, float]:
     """The full carry backtest, end to end."""
     from engine.backtest.runner import run_backtest
@@ -105,15 +135,16 @@ def worker_carry(cfg: BacktestConfig) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5_000_000)
-    parser.add_argument("--worker", choices=["bare", "carry"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["bare", "carry", "carry_nogate"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         cfg = tiled_config(args.events)
-        out = worker_bare(cfg) if args.worker == "bare" else worker_carry(cfg)
+        workers = {"bare": worker_bare, "carry": worker_carry, "carry_nogate": worker_carry_nogate}
+        out = workers[args.worker](cfg)
         print(json.dumps(out))
         return
     results = {}
-    for kind in ("bare", "carry"):
+    for kind in ("bare", "carry_nogate", "carry"):
         proc = subprocess.run(
             [sys.executable, __file__, "--events", str(args.events), "--worker", kind],
             check=True,
@@ -121,8 +152,9 @@ def main() -> None:
             text=True,
         )
         results[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
-    bare, carry = results["bare"], results["carry"]
+    bare, carry, nogate = results["bare"], results["carry"], results["carry_nogate"]
     bare_eps, carry_eps = bare["events"] / bare["wall"], carry["events"] / carry["wall"]
+    nogate_eps = nogate["events"] / nogate["wall"]
     print(f"events: bare {bare['events']:,.0f}  carry {carry['events']:,.0f}")
     print(f"bare nautilus engine, do-nothing strategy: {bare_eps:10,.0f} events/s, peak RSS {bare['rss_mb']:.0f} MB")
     print(
@@ -130,10 +162,12 @@ def main() -> None:
         f"peak RSS {carry['rss_mb']:.0f} MB, fills {carry['fills']:.0f}, "
         f"funding payments {carry['funding_payments']:.0f}"
     )
+    print(f"carry with the risk gate replaced by a pass-through: {nogate_eps:10,.0f} events/s")
     print(
         f"ratio carry/bare: {carry_eps / bare_eps:.3f} (target >= 0.85); "
         f"carry peak RSS {carry['rss_mb']:.0f} MB (target <= 1024 MB)"
     )
+    print(f"gate cost: {1 - carry_eps / nogate_eps:+.1%} of replay throughput (target <= 5%)")
 
 if __name__ == "__main__":
     main()

@@ -230,7 +230,7 @@ def test_backtest_when_halt_at_time_reached_then_halted_from_then_on(venues):
         2: lambda s: s.market("PERPV", OrderSide.SELL, "0.100"),  # before the kill time: fills
         5: lambda s: s.market("PERPV", OrderSide.BUY, "0.100"),  # after it: denied, even though it reduces
     }
-    script, controller, _, engine = _run(
+    script, _, _, engine = _run(
         spot, perp, steps, perp_cash="50000", limits=LOOSE, halt_at="1970-01-01T00:00:03.500Z"
     )
     assert [str(f.last_qty) for f in script.filled] == ["0.100"]
