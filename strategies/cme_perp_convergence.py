@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
+from typing import Literal
 
 import numpy as np
 from nautilus_trader.config import StrategyConfig
@@ -87,7 +88,7 @@ class CmePerpConvergenceConfig(StrategyConfig, frozen=True):
     exit_gap_bps: float | None = None
     allow_cheap: bool = True
     funding_window_settlements: int = 21
-    expiry_action: str = "roll"
+    expiry_action: Literal["roll", "close", "settle"] = "roll"
     roll_business_days: int = 3
     min_days_to_expiry: int = 7
     max_quote_age_secs: float = 100_000.0

@@ -44,6 +44,7 @@ from engine.data.cme_replay import daily_events, usdm_daily_closes
 from engine.data.funding_csv import load_funding_history
 from engine.data.spot_daily import load_spot_daily
 from engine.data.stats import LoadStats
+from engine.errors import ConfigError
 from engine.instruments import currency
 from engine.journal.journal import Journal, remove_sqlite_journal
 from engine.paths import require_file
@@ -132,6 +133,10 @@ def build_cme_engine(
     last_day = cfg.run.end.date()
     bars = [b for b in cme_daily.outrights if b.root == cfg.cme.root]
     months = _contracts_in_window(bars, cfg.cme.root, first_day, last_day)
+    if not months:
+        raise ConfigError(
+            f"cme.root: no {cfg.cme.root} outright in {d.cme_file} between {first_day} and {last_day}"
+        )
     futures: dict[str, FuturesContract] = {}
     prices: dict[InstrumentId, Decimal] = {}
     for c in months:

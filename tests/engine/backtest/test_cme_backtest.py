@@ -21,6 +21,7 @@ from engine.backtest.dispatch import run_backtest_file
 from engine.cme import CmeContract, roll_date
 from engine.config.cme_backtest import CmeBacktestConfig, load_cme_backtest_config
 from engine.data.cme_daily import parse_outright_symbol
+from engine.errors import ConfigError
 from engine.journal.journal import Journal
 from engine.journal.models import Fill
 from tests.conftest import CONFIGS
@@ -126,6 +127,7 @@ def test_settle_run_when_held_to_expiry_then_future_closed_at_the_expiry_day_clo
     settles = [f for f in fills if f.client_order_id.startswith("SETTLE-")]
     assert len(settles) >= 30
     assert settle_run.summary["convergence"]["settlements"] == len(settles)  # type: ignore[index]
+    assert not any(f.client_order_id.startswith("EXPIRATION-") for f in fills)  # nautilus's own expiry idle
     for s in settles:
         c = _contract(s.instrument_id, _day(s.ts_ns))
         assert s.ts_ns == c.expiry_ns - 1
@@ -245,3 +247,11 @@ def test_usdm_perp_price_when_configured_then_perp_fills_at_the_usdm_daily_close
         else:
             expected = (close * (1 - half) / tick).to_integral_value(rounding="ROUND_FLOOR") * tick
         assert f.price == expected
+
+
+def test_build_when_root_has_no_contracts_in_the_file_then_error_names_cme_root(
+    tmp_path: Path, data_dir: Path
+):
+    cfg = with_overrides({"cme": {"root": "BTC"}})  # the file holds MBT only
+    with pytest.raises(ConfigError, match=r"cme\.root: no BTC outright"):
+        run_cme_backtest(cfg, tmp_path, data_dir)
