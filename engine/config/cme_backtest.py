@@ -102,7 +102,7 @@ class CmePerpConvergenceSettings(StrictModel):
     expiry_action: Literal["roll", "close", "settle"] = "roll"
     roll_business_days: int = Field(default=3, ge=0, le=15)
     min_days_to_expiry: int = Field(default=7, ge=1, le=120)
-    max_quote_age_secs: float = Field(default=100_000.0, gt=0)
+    max_quote_age_secs: float = Field(default=3_600.0, gt=0)
     leg_timeout_secs: float = Field(default=60.0, gt=0)
     hedge_attempts: int = Field(default=2, ge=1)
     entry_cooldown_secs: float = Field(default=86_400.0, ge=0)
