@@ -9,7 +9,11 @@ alone would break the 2 microsecond budget of the pre-trade check.
 Layout (``n`` positions, ``m`` venues, ``k`` open orders, ``t`` margin tiers, ``a`` assets)::
 
     ints   = [header (8)] [position ints: 6 x n] [venue mode: m] [order ints: 3 x k]
+             [venue index: m + 1 starts, n slots grouped by venue]
     floats = [position floats: 10 x n] [tiers: 3 x t] [venue cash: m] [order floats: 4 x k]
+
+The venue index lets the pre-trade check visit only the positions at the venues an order trades. A
+slot's venue, asset and kind are structure: never change them in place, build a new book.
 
 A position row is a *slot*: one per instrument the desk may trade, with ``qty == 0`` when flat. The
 pre-trade check addresses an order by its slot, which carries the venue, asset, kind, multiplier,
@@ -258,7 +262,7 @@ class Book:
         n, m, k, t = (int(ints[h]) for h in (HDR_N, HDR_M, HDR_K, HDR_T))
         ip, iv, io = _int_offsets(n, m, k)
         fp, ft, fv, fo = _float_offsets(n, m, t)
-        if ints.shape[0] != io + ORD_I_FIELDS * k or floats.shape[0] != fo + ORD_F_FIELDS * k:
+        if ints.shape[0] != io + ORD_I_FIELDS * k + m + 1 + n or floats.shape[0] != fo + ORD_F_FIELDS * k:
             raise ValueError("Book arena sizes do not match the header")
         s = object.__setattr__
         for j, name in enumerate(("venue", "asset", "kind", "isolated", "tier_start", "tier_count")):
@@ -368,7 +372,7 @@ def build_book(
     used = [p.asset for p in positions] + [o.asset for o in orders]
     a = (max(used) + 1 if used else 0) if n_assets is None else n_assets
     t = sum(len(p.tiers) for p in positions)
-    ints = np.zeros(HEADER + POS_I_FIELDS * n + m + ORD_I_FIELDS * k, dtype=np.int64)
+    ints = np.zeros(HEADER + POS_I_FIELDS * n + m + ORD_I_FIELDS * k + m + 1 + n, dtype=np.int64)
     floats = np.zeros(POS_F_FIELDS * n + TIER_FIELDS * t + m + ORD_F_FIELDS * k, dtype=np.float64)
     ints[HDR_N], ints[HDR_M], ints[HDR_K], ints[HDR_T], ints[HDR_A] = n, m, k, t, a
     book = Book(ints, floats)
@@ -438,6 +442,16 @@ def build_book(
         book.order_venue[j], book.order_asset[j], book.order_kind[j] = o.venue, o.asset, o.kind
         book.order_qty[j], book.order_price[j] = o.qty, o.price
         book.order_multiplier[j], book.order_imr[j] = o.multiplier, o.imr
+    # Venue index: slots grouped by venue (in slot order), with each venue's start.
+    index = HEADER + POS_I_FIELDS * n + m + ORD_I_FIELDS * k
+    by_venue = sorted(range(n), key=lambda i: (positions[i].venue, i))
+    counts = [0] * (m + 1)
+    for p in positions:
+        counts[p.venue + 1] += 1
+    for j in range(m):
+        counts[j + 1] += counts[j]
+    ints[index : index + m + 1] = counts
+    ints[index + m + 1 : index + m + 1 + n] = by_venue
     return book
 
 
@@ -644,16 +658,50 @@ def result_size() -> int:
 
 
 def work_size(book: Book, limits: LimitArrays) -> int:
-    """Size (float64 elements) of the scratch buffer ``kernels.pretrade_check`` needs for this book.
+    """Size (float64 elements) of the buffer ``kernels.pretrade_check`` needs for this book.
 
-    Layout: result block; per-venue assets and notional (2 x m); per-asset net delta (a); two
-    touched-venue blocks (scalars, tiered shock maintenance per scenario, per-asset cross sums); four
-    leg blocks (two legs, before and after; per-asset sums for the leg's own asset only); four state
-    blocks (touched venue, before and after). Must match ``kernels.pretrade_check``.
+    Layout: result block; a copy of ``limits.values``; scratch: per-venue assets and notional (2 x m),
+    per-asset net delta (a), two touched-venue blocks (scalars, tiered shock maintenance per scenario,
+    per-asset cross sums), four leg blocks (two legs, before and after; per-asset sums for the leg's
+    own asset only), four state blocks (touched venue, before and after). Must match
+    ``kernels.pretrade_check``.
     """
     m, a, s = book.n_venues, book.n_assets, len(limits.shocks)
     scalars = SC_SCALARS + s
-    return RESULT_SIZE + 2 * m + a + 2 * (scalars + 3 * a) + 4 * (scalars + 3) + 4 * scalars
+    scratch = 2 * m + a + 2 * (scalars + 3 * a) + 4 * (scalars + 3) + 4 * scalars
+    return RESULT_SIZE + len(limits.values) + scratch
+
+
+def set_work_limits(work: F64, limits: LimitArrays) -> None:
+    """Copy ``limits`` into a pre-trade work buffer (after a config reload; same shape only)."""
+    end = RESULT_SIZE + len(limits.values)
+    if work.shape[0] < end:
+        raise ValueError("work buffer too small for these limits: build a new one with make_work")
+    work[RESULT_SIZE:end] = limits.values
+
+
+def make_work(book: Book, limits: LimitArrays) -> F64:
+    """Allocate the buffer ``kernels.pretrade_check`` reuses across calls, with ``limits`` copied in.
+
+    Parameters
+    ----------
+    book : Book
+    limits : LimitArrays
+        Must be for the book's venues and assets.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, ``work_size(book, limits)`` elements.
+    """
+    if limits.n_venues != book.n_venues or limits.n_assets != book.n_assets:
+        raise ValueError(
+            f"limits are for {limits.n_venues} venues and {limits.n_assets} assets, "
+            f"the book has {book.n_venues} and {book.n_assets}"
+        )
+    work = np.zeros(work_size(book, limits), dtype=np.float64)
+    set_work_limits(work, limits)
+    return work
 
 
 # Scalar fields of a pre-trade scratch block (a touched venue's positions other than the legs, or one

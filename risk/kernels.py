@@ -143,7 +143,8 @@ from risk.book import (
     VM_UPNL,
     Book,
     LimitArrays,
-    work_size,
+    make_work,
+    set_work_limits,
 )
 
 # A figure is "worse" after the order only if it moved by more than this (relative, floor 1 absolute
@@ -583,7 +584,6 @@ def _deny(work: F64, code: int, value: float, limit: float, index: int, before: 
 def pretrade_check(
     ints: I64,
     floats: F64,
-    limits: F64,
     work: F64,
     slot_a: int,
     qty_a: float,
@@ -605,11 +605,11 @@ def pretrade_check(
     ----------
     ints, floats : numpy.ndarray
         ``Book.ints`` and ``Book.floats``.
-    limits : numpy.ndarray
-        ``LimitArrays.values`` for this book's venues and assets.
     work : numpy.ndarray
-        float64 scratch of ``risk.book.work_size(book, limits)`` elements, reused across calls. On
-        return its head holds the result: ``work[R_CODE]``, ``work[R_VALUE]`` (the figure after the
+        float64 buffer from ``risk.book.make_work(book, limits)``, reused across calls: the result
+        block, a copy of the limits (``risk.book.set_work_limits`` refreshes it), then scratch. The
+        limits ride in it because each array argument costs about 60 ns of numba dispatch. On return
+        its head holds the result: ``work[R_CODE]``, ``work[R_VALUE]`` (the figure after the
         order), ``work[R_LIMIT]``, ``work[R_INDEX]`` (asset index for ``DENY_NET_DELTA``, venue index
         for venue limits, -1 otherwise), ``work[R_BEFORE]`` (the figure before), ``work[R_SHOCK]``
         (scenario index for ``DENY_SHOCK_HEADROOM``).
@@ -662,10 +662,11 @@ def pretrade_check(
     f_tamt = f_tcap + 2 * nt
     f_cash = f_tcap + TIER_FIELDS * nt
     f_ord = f_cash + m
+    lo = RESULT_SIZE  # the limits, then the scratch
     g0 = LIM_V_FIELDS * m + na
-    ns = int(limits[g0 + LG_N_SHOCKS])
+    ns = int(work[lo + g0 + LG_N_SHOCKS])
     f_shocks = g0 + LIM_G_FIELDS
-    horizon = limits[g0 + LG_HORIZON_H]
+    horizon = work[lo + g0 + LG_HORIZON_H]
 
     work[:RESULT_SIZE] = 0.0
     work[R_INDEX] = -1.0
@@ -733,17 +734,17 @@ def pretrade_check(
     # than the legs: scalars, tiered shock maintenance, per-asset cross sums); four leg blocks (leg a
     # before/after, leg b before/after; per-asset sums for the leg's own asset); four state blocks
     # (touched venue x before/after: venue block + its legs, scalars and tiered shock maintenance).
-    w_assets = RESULT_SIZE
-    w_notional = RESULT_SIZE + m
-    w_delta = RESULT_SIZE + 2 * m
+    w_assets = lo + g0 + LIM_G_FIELDS + ns
+    w_notional = w_assets + m
+    w_delta = w_assets + 2 * m
     sblk = SC_SCALARS + ns
     cblk = sblk + 3 * na
     lblk = sblk + 3
-    c0 = RESULT_SIZE + 2 * m + na
+    c0 = w_assets + 2 * m + na
     l0 = c0 + 2 * cblk
     s0 = l0 + 4 * lblk
     end = s0 + 4 * sblk
-    work[RESULT_SIZE:end] = 0.0  # a slice assignment is a memset; an indexed loop is not vectorized
+    work[w_assets:end] = 0.0  # a slice assignment is a memset; an indexed loop is not vectorized
     for j in range(2):
         work[c0 + j * cblk + SC_ISO_MIN_DIST] = _INF
     for j in range(4):
@@ -751,117 +752,138 @@ def pretrade_check(
 
     # Pass 1 (every position, branch-free: kinds and venues are not predictable): per-venue assets
     # and notional, per-asset net delta and the funding carry, all before the order.
+    # Unsigned indices throughout: numba then drops its negative-index wraparound checks.
+    u = np.uint64
+    ov, oa, ok = u(o_ven), u(o_ast), u(o_knd)
+    fq, fm, fk, fe, fr, fi = u(f_qty), u(f_mul), u(f_mrk), u(f_ent), u(f_rate), u(f_intv)
+    wn, wa, wd = u(w_notional), u(w_assets), u(w_delta)
     hc = 0.0
-    for i in range(n):
-        v = ints[o_ven + i]
-        kind = ints[o_knd + i]
-        qm = floats[f_qty + i] * floats[f_mul + i]
-        mk = floats[f_mrk + i]
-        e = 0.0 if kind == KIND_SPOT else floats[f_ent + i]  # spot counts at its value
-        work[w_notional + v] += abs(qm) * mk
-        work[w_assets + v] += qm * (mk - e)
-        work[w_delta + ints[o_ast + i]] += qm
+    for iu in range(u(n)):
+        vu = u(ints[ov + iu])
+        kind = ints[ok + iu]
+        qm = floats[fq + iu] * floats[fm + iu]
+        mk = floats[fk + iu]
+        e = 0.0 if kind == KIND_SPOT else floats[fe + iu]  # spot counts at its value
+        work[wn + vu] += abs(qm) * mk
+        work[wa + vu] += qm * (mk - e)
+        work[wd + u(ints[oa + iu])] += qm
         perp = 1.0 if kind == KIND_PERP else 0.0
-        hc += perp * (-qm * mk * floats[f_rate + i] * (horizon / floats[f_intv + i]))
+        hc += perp * (-qm * mk * floats[fr + iu] * (horizon / floats[fi + iu]))
 
-    # Pass 2 (positions at the traded venues): margin, liquidation and shock sums.
-    for i in range(n):
-        v = ints[o_ven + i]
-        if (v != v0) & (v != v1):
-            continue
-        kind = ints[o_knd + i]
-        q = floats[f_qty + i]
-        mu = floats[f_mul + i]
-        mk = floats[f_mrk + i]
-        a = ints[o_ast + i]
-        is_leg_a = i == slot_a
-        is_leg_b = two_slots and i == slot_b
-        # A touched venue's position: once into its venue block, or, for a leg, twice (before and
-        # after its fill) into the leg's blocks.
-        isolated = ints[o_iso + i] != 0 or ints[o_mode + v] == MODE_ISOLATED
-        mmr = floats[f_mmr + i]
-        imr = floats[f_imr + i]
-        ts = ints[o_ts + i]
-        tc = ints[o_tc + i]
-        n_states = 2 if (is_leg_a or is_leg_b) else 1
-        for state in range(n_states):
-            if n_states == 1:
-                base = c0 if v == v0 else c0 + cblk
+    # Pass 2 (positions at the traded venues, through the venue index): margin, liquidation and
+    # shock sums. Items per venue: its positions other than the legs (summed in registers, then stored
+    # into the venue block), then each leg traded there before and after its fill (each stored into
+    # its own leg block).
+    o_index = o_mode + m + ORD_I_FIELDS * k
+    for tv in range(1 if v0 == v1 else 2):
+        v = v0 if tv == 0 else v1
+        first = ints[o_index + v]
+        count = ints[o_index + v + 1] - first
+        legs_here = (2 if va == v else 0) + (2 if two_slots and vb == v else 0)
+        upnl_s = mm_s = im_s = not_s = spot_s = isom_s = cu_s = cm_s = sqm_s = mmu_s = 0.0
+        dmin_s = _INF
+        for it in range(count + legs_here):
+            if it < count:
+                i = ints[o_index + m + 1 + first + it]
+                if i == slot_a or (two_slots and i == slot_b):
+                    if it < count - 1:
+                        continue
+                    i = -1  # nothing to add; fall through to store the venue block
+                base = c0 + tv * cblk
                 stride = na
-                slot_in = a
-                qs = q
-                es = floats[f_ent + i]
-                iss = floats[f_isom + i]
-            else:
-                base = l0 + ((0 if is_leg_a else 2) + state) * lblk
-                stride = 1
-                slot_in = 0
-                if state == 0:
-                    qs = q
+                if i >= 0:
+                    qs = floats[f_qty + i]
                     es = floats[f_ent + i]
                     iss = floats[f_isom + i]
-                elif is_leg_a:
-                    qs = qa1
-                    es = ea1
-                    iss = ia1
+            else:
+                li = it - count  # 0, 1: first leg here before/after; 2, 3: second leg
+                leg_b = li >= 2 or va != v
+                state = li % 2
+                i = slot_b if leg_b else slot_a
+                base = l0 + ((2 if leg_b else 0) + state) * lblk
+                stride = 0
+                if state == 0:
+                    qs = floats[f_qty + i]
+                    es = floats[f_ent + i]
+                    iss = floats[f_isom + i]
+                elif leg_b:
+                    qs, es, iss = qb1, eb1, ib1
                 else:
-                    qs = qb1
-                    es = eb1
-                    iss = ib1
-                work[base + SC_DELTA] = qs * mu
-                if kind == KIND_PERP:
-                    work[base + SC_FUND] = (
-                        -(qs * mu) * mk * floats[f_rate + i] * (horizon / floats[f_intv + i])
-                    )
-            notional = abs(qs) * mu * mk
-            work[base + SC_NOTIONAL] += notional
-            if kind == KIND_SPOT:
-                work[base + SC_SPOT_VALUE] += qs * mu * mk
-                continue
-            rate = mmr
-            amount = 0.0
-            if tc == 0:
-                work[base + SC_MMU] += notional * mmr
-            else:
-                for sc in range(ns + 1):  # the current bracket, then one per shock scenario
-                    x = notional if sc == 0 else notional * (1.0 + limits[f_shocks + sc - 1])
-                    j = ts + tc - 1
-                    for c in range(ts, ts + tc):
-                        if x <= floats[f_tcap + c]:
-                            j = c
-                            break
-                    r_x = floats[f_trate + j]
-                    a_x = floats[f_tamt + j]
-                    if x * r_x - a_x < 0.0:
-                        r_x = 0.0
-                        a_x = 0.0
-                    if sc == 0:
-                        rate = r_x
-                        amount = a_x
+                    qs, es, iss = qa1, ea1, ia1
+                upnl_s = mm_s = im_s = not_s = spot_s = isom_s = cu_s = cm_s = sqm_s = mmu_s = 0.0
+                dmin_s = _INF
+            if i >= 0:
+                kind = ints[o_knd + i]
+                mu = floats[f_mul + i]
+                mk = floats[f_mrk + i]
+                if stride == 0:
+                    work[base + SC_DELTA] = qs * mu
+                    if kind == KIND_PERP:
+                        work[base + SC_FUND] = (
+                            -(qs * mu) * mk * floats[f_rate + i] * (horizon / floats[f_intv + i])
+                        )
+                notional = abs(qs) * mu * mk
+                not_s += notional
+                if kind == KIND_SPOT:
+                    spot_s += qs * mu * mk
+                else:
+                    rate = floats[f_mmr + i]
+                    amount = 0.0
+                    ts = ints[o_ts + i]
+                    tc = ints[o_tc + i]
+                    if tc == 0:
+                        mmu_s += notional * rate
                     else:
-                        work[base + SC_SCALARS + sc - 1] += x * r_x - a_x
-            mm = notional * rate - amount
-            upnl = qs * mu * (mk - es)
-            work[base + SC_UPNL] += upnl
-            work[base + SC_MAINT] += mm
-            work[base + SC_IM_POS] += notional * imr
-            work[base + SC_SQM] += qs * mu * mk
-            if isolated:
-                work[base + SC_ISO_MARGIN] += iss
-                if qs != 0.0:
-                    d = qs * mu * mk - notional * rate
-                    if d != 0.0:
-                        dist = 100.0 * (iss + upnl - mm) / abs(d)
-                        if dist < work[base + SC_ISO_MIN_DIST]:
-                            work[base + SC_ISO_MIN_DIST] = dist
-            else:
-                work[base + SC_CROSS_UPNL] += upnl
-                work[base + SC_CROSS_MAINT] += mm
-                sa = base + sblk + slot_in
-                work[sa] += qs * mu * mk
-                work[sa + stride] += notional * rate
-                if qs != 0.0:
-                    work[sa + 2 * stride] += 1.0
+                        for sc in range(ns + 1):  # the current bracket, then one per shock scenario
+                            x = notional if sc == 0 else notional * (1.0 + work[lo + f_shocks + sc - 1])
+                            j = ts + tc - 1
+                            for c in range(ts, ts + tc):
+                                if x <= floats[f_tcap + c]:
+                                    j = c
+                                    break
+                            r_x = floats[f_trate + j]
+                            a_x = floats[f_tamt + j]
+                            if x * r_x - a_x < 0.0:
+                                r_x = 0.0
+                                a_x = 0.0
+                            if sc == 0:
+                                rate = r_x
+                                amount = a_x
+                            else:
+                                work[base + SC_SCALARS + sc - 1] += x * r_x - a_x
+                    mm = notional * rate - amount
+                    upnl = qs * mu * (mk - es)
+                    upnl_s += upnl
+                    mm_s += mm
+                    im_s += notional * floats[f_imr + i]
+                    sqm_s += qs * mu * mk
+                    if ints[o_iso + i] != 0 or ints[o_mode + v] == MODE_ISOLATED:
+                        isom_s += iss
+                        if qs != 0.0:
+                            d = qs * mu * mk - notional * rate
+                            if d != 0.0:
+                                dmin_s = min(dmin_s, 100.0 * (iss + upnl - mm) / abs(d))
+                    else:
+                        cu_s += upnl
+                        cm_s += mm
+                        sa = base + sblk + (ints[o_ast + i] if stride else 0)
+                        st = stride if stride else 1
+                        work[sa] += qs * mu * mk
+                        work[sa + st] += notional * rate
+                        if qs != 0.0:
+                            work[sa + 2 * st] += 1.0
+            if it >= count - 1:  # the venue block is complete, or a leg item is done: store the sums
+                work[base + SC_UPNL] = upnl_s
+                work[base + SC_MAINT] = mm_s
+                work[base + SC_IM_POS] = im_s
+                work[base + SC_NOTIONAL] = not_s
+                work[base + SC_SPOT_VALUE] = spot_s
+                work[base + SC_ISO_MARGIN] = isom_s
+                work[base + SC_CROSS_UPNL] = cu_s
+                work[base + SC_CROSS_MAINT] = cm_s
+                work[base + SC_ISO_MIN_DIST] = dmin_s
+                work[base + SC_SQM] = sqm_s
+                work[base + SC_MMU] = mmu_s
 
     # State blocks: each touched venue before and after = its venue block + the legs traded there.
     n_touched = 1 if v0 == v1 else 2
@@ -874,13 +896,18 @@ def pretrade_check(
             sb = s0 + (2 * t + state) * sblk
             la = l0 + state * lblk
             lb = l0 + (2 + state) * lblk
-            for f in range(sblk):
-                x = work[cb + f]
+            # Unsigned indices: numba then drops its negative-index wraparound, and the loop vectorizes.
+            cbu = np.uint64(cb)
+            lau = np.uint64(la)
+            lbu = np.uint64(lb)
+            sbu = np.uint64(sb)
+            for f in range(np.uint64(sblk)):
+                x = work[cbu + f]
                 if at_a:
-                    x += work[la + f]
+                    x += work[lau + f]
                 if at_b:
-                    x += work[lb + f]
-                work[sb + f] = x
+                    x += work[lbu + f]
+                work[sbu + f] = x
             dist = work[cb + SC_ISO_MIN_DIST]
             if at_a:
                 dist = min(dist, work[la + SC_ISO_MIN_DIST])
@@ -922,7 +949,7 @@ def pretrade_check(
             d_a += work[l0 + 3 * lblk + SC_DELTA] - work[l0 + 2 * lblk + SC_DELTA]
         fig_b = max(abs(d_b), abs(d_b + ow))
         fig_a = max(abs(d_a), abs(d_a + ow))
-        lim = limits[LIM_V_FIELDS * m + asset]
+        lim = work[lo + LIM_V_FIELDS * m + asset]
         if fig_a > lim and _higher(fig_a, fig_b):
             return _deny(work, DENY_NET_DELTA, fig_a, lim, asset, fig_b)
 
@@ -951,11 +978,11 @@ def pretrade_check(
         mm_a = work[sa_ + SC_MAINT]
         hb = _headroom(eq_b, mm_b)
         ha = _headroom(eq_a, mm_a)
-        floor = limits[LV_HEADROOM_FLOOR * m + v]
+        floor = work[lo + LV_HEADROOM_FLOOR * m + v]
         if ha < floor and _worse_headroom(ha, eq_a - mm_a, hb, eq_b - mm_b):
             return _deny(work, DENY_MARGIN_HEADROOM, ha, floor, v, hb)
     # 5: headroom under each shock (P&L and untiered maintenance are linear in the move).
-    shock_floor = limits[g0 + LG_SHOCK_FLOOR]
+    shock_floor = work[lo + g0 + LG_SHOCK_FLOOR]
     for t in range(n_touched):
         v = v0 if t == 0 else v1
         sb = s0 + 2 * t * sblk
@@ -963,7 +990,7 @@ def pretrade_check(
         cash_v = floats[f_cash + v]
         cash_d = (cash_a if va == v else 0.0) + (cash_b if two_slots and vb == v else 0.0)
         for s in range(ns):
-            x = limits[f_shocks + s]
+            x = work[lo + f_shocks + s]
             eq_b = cash_v + work[sb + SC_UPNL] + x * work[sb + SC_SQM]
             eq_a = cash_v + cash_d + work[sa_ + SC_UPNL] + x * work[sa_ + SC_SQM]
             mm_b = (1.0 + x) * work[sb + SC_MMU] + work[sb + SC_SCALARS + s]
@@ -1032,7 +1059,7 @@ def pretrade_check(
                 dist_b = dist
             else:
                 dist_a = dist
-        lim = limits[LV_MIN_LIQ_DIST * m + v]
+        lim = work[lo + LV_MIN_LIQ_DIST * m + v]
         if dist_a < lim and _lower(dist_a, dist_b):
             return _deny(work, DENY_LIQUIDATION_DISTANCE, dist_a, lim, v, dist_b)
     # 7: venue exposure in USD; keep the touched venues' exposures for the share check.
@@ -1060,7 +1087,7 @@ def pretrade_check(
         else:
             exp_b1 = exp_b
             exp_a1 = exp_a
-        lim = limits[LV_EXPOSURE_USD * m + v]
+        lim = work[lo + LV_EXPOSURE_USD * m + v]
         if exp_a > lim and _higher(exp_a, exp_b):
             return _deny(work, DENY_VENUE_EXPOSURE_USD, exp_a, lim, v, exp_b)
     # 8: venue share of total equity; every venue, since the total moves with the order.
@@ -1081,7 +1108,7 @@ def pretrade_check(
             exp_a = exp_b
         sh_b = _share(exp_b, total_b)
         sh_a = _share(exp_a, total_a)
-        lim = limits[LV_EXPOSURE_SHARE * m + v]
+        lim = work[lo + LV_EXPOSURE_SHARE * m + v]
         if sh_a > lim and _higher(sh_a, sh_b):
             return _deny(work, DENY_VENUE_EXPOSURE_SHARE, sh_a, lim, v, sh_b)
     # 9: funding drag over the horizon, book-wide.
@@ -1091,7 +1118,7 @@ def pretrade_check(
         h_a += work[l0 + 3 * lblk + SC_FUND] - work[l0 + 2 * lblk + SC_FUND]
     drag_b = max(0.0, -h_b)
     drag_a = max(0.0, -h_a)
-    lim = limits[g0 + LG_MAX_FUNDING_DRAG]
+    lim = work[lo + g0 + LG_MAX_FUNDING_DRAG]
     if drag_a > lim and _higher(drag_a, drag_b):
         return _deny(work, DENY_FUNDING_DRAG, drag_a, lim, -1, drag_b)
     return APPROVE
@@ -1150,7 +1177,7 @@ class PreTradeGate:
     >>> if code: reason = gate.decision()                      # doctest: +SKIP
     """
 
-    __slots__ = ("book", "floats", "ints", "limits", "values", "work")
+    __slots__ = ("book", "floats", "ints", "limits", "work")
 
     def __init__(self, book: Book, limits: LimitArrays) -> None:
         if limits.n_venues != book.n_venues or limits.n_assets != book.n_assets:
@@ -1162,8 +1189,7 @@ class PreTradeGate:
         self.limits = limits
         self.ints = book.ints
         self.floats = book.floats
-        self.values = limits.values
-        self.work = np.zeros(work_size(book, limits), dtype=np.float64)
+        self.work = make_work(book, limits)
 
     def check(self, slot: int, qty: float, price: float) -> int:
         """Check one order; return the decision code (see :func:`pretrade_check`)."""
@@ -1171,7 +1197,6 @@ class PreTradeGate:
             pretrade_check(
                 self.ints,
                 self.floats,
-                self.values,
                 self.work,
                 int(slot),
                 float(qty),
@@ -1190,7 +1215,6 @@ class PreTradeGate:
             pretrade_check(
                 self.ints,
                 self.floats,
-                self.values,
                 self.work,
                 int(slot_a),
                 float(qty_a),
@@ -1200,6 +1224,13 @@ class PreTradeGate:
                 float(price_b),
             )
         )
+
+    def set_limits(self, limits: LimitArrays) -> None:
+        """Replace the limits (same venues, assets and number of shocks) without reallocating."""
+        if len(limits.values) != len(self.limits.values):
+            raise ValueError("new limits have a different shape: build a new PreTradeGate")
+        set_work_limits(self.work, limits)
+        self.limits = limits
 
     def decision(self) -> Decision:
         """Return the figures of the last check."""

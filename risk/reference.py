@@ -176,7 +176,7 @@ def _read(ints: I64, floats: F64) -> _Plain:
     cash = fv[venue_f : venue_f + m]
     oi = venue_i + m
     of = venue_f + m
-    assert len(iv) == oi + ORD_I_FIELDS * k and len(fv) == of + ORD_F_FIELDS * k
+    assert len(iv) == oi + ORD_I_FIELDS * k + m + 1 + n and len(fv) == of + ORD_F_FIELDS * k
     orders = [
         _Order(
             venue=iv[oi + j],
@@ -538,7 +538,6 @@ def _figures(b: _Plain, shocks: list[float], horizon_hours: float) -> _Figures:
 def pretrade_check(
     ints: I64,
     floats: F64,
-    limits: F64,
     work: F64,
     slot_a: int,
     qty_a: float,
@@ -550,7 +549,9 @@ def pretrade_check(
     """Reference of ``kernels.pretrade_check`` (writes the same result block at the head of ``work``)."""
     book = _read(ints, floats)
     n, m, a = len(book.positions), book.n_venues, book.n_assets
-    lim = [float(x) for x in limits.tolist()]
+    values = [float(x) for x in work.tolist()][RESULT_SIZE:]
+    g_at = LIM_V_FIELDS * m + a
+    lim = values[: g_at + LIM_G_FIELDS + int(values[g_at + LG_N_SHOCKS])]  # the limits copied into work
     venue_lim = [lim[f * m : (f + 1) * m] for f in range(LIM_V_FIELDS)]
     max_delta = lim[LIM_V_FIELDS * m : LIM_V_FIELDS * m + a]
     g = lim[LIM_V_FIELDS * m + a : LIM_V_FIELDS * m + a + LIM_G_FIELDS]

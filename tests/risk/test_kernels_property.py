@@ -37,7 +37,7 @@ from risk.book import (
     Venue,
     build_book,
     build_limits,
-    work_size,
+    make_work,
 )
 
 REL = 1e-9
@@ -294,10 +294,12 @@ def _result_tolerance(book: Book, code: int, want: np.ndarray) -> float:
 def _run_both(
     book: Book, lim: LimitArrays, order: tuple[int, float, float, int, float, float]
 ) -> tuple[int, np.ndarray, int, np.ndarray]:
-    work_k = np.full(work_size(book, lim), np.nan)
-    work_r = np.full(work_size(book, lim), np.nan)
-    code_k = kernels.pretrade_check(book.ints, book.floats, lim.values, work_k, *order)
-    code_r = reference.pretrade_check(book.ints, book.floats, lim.values, work_r, *order)
+    work_k = make_work(book, lim)
+    work_r = make_work(book, lim)
+    # Stale scratch must not leak into a decision: fill it with NaN (the limits copy stays).
+    work_k[len(lim.values) + RESULT_SIZE :] = np.nan
+    code_k = kernels.pretrade_check(book.ints, book.floats, work_k, *order)
+    code_r = reference.pretrade_check(book.ints, book.floats, work_r, *order)
     return code_k, work_k[:RESULT_SIZE], code_r, work_r[:RESULT_SIZE]
 
 
@@ -381,11 +383,11 @@ def test_pretrade_check_when_scratch_reused_across_orders_then_results_match_fre
     book = data.draw(books(min_positions=1))
     lim = data.draw(limit_arrays(book))
     first, second = data.draw(legs(book)), data.draw(legs(book))
-    shared = np.zeros(work_size(book, lim))
-    kernels.pretrade_check(book.ints, book.floats, lim.values, shared, *first)
-    code_reused = kernels.pretrade_check(book.ints, book.floats, lim.values, shared, *second)
-    fresh = np.zeros(work_size(book, lim))
-    code_fresh = kernels.pretrade_check(book.ints, book.floats, lim.values, fresh, *second)
+    shared = make_work(book, lim)
+    kernels.pretrade_check(book.ints, book.floats, shared, *first)
+    code_reused = kernels.pretrade_check(book.ints, book.floats, shared, *second)
+    fresh = make_work(book, lim)
+    code_fresh = kernels.pretrade_check(book.ints, book.floats, fresh, *second)
     assert code_reused == code_fresh
     np.testing.assert_array_equal(shared[:RESULT_SIZE], fresh[:RESULT_SIZE])
 
