@@ -8,7 +8,8 @@ the net delta never exceeds one clip and, once hedged, is below one perp lot (< 
 
 Exits: on convergence; before expiry (``expiry_action``: ``roll`` to the next month keeping the perp, or
 ``close`` both legs) ``roll_business_days`` CME business days before the last trading day; or held to expiry
-(``settle``), where the venue settles the future and the perp is closed at the next daily price; or on
+(``settle``), where the venue settles the future and the perp is closed at once if it is quoted at that
+moment, else at the next daily price; or on
 ``request_exit`` (end of data, stop, a risk decision).
 
 Decisions run once per index-price update (daily on daily data), never per quote; the latest quotes are
@@ -560,16 +561,17 @@ class CmePerpConvergence(Strategy):
         if order is not None and order.is_closed:
             self._working.pop(event.client_order_id, None)
         if event.client_order_id.value.startswith(SETTLE_PREFIX):
-            # The venue settled the future at expiry: the pair is over; the perp is closed at the next daily
-            # price (the daily data have no perp price at the 16:00 London fixing).
+            # The venue settled the future at expiry: the pair is over. The perp is closed now if it is quoted
+            # at this moment (the fixing), else at the next daily price.
             self.settlements += 1
             self._pair_seq += 1
             self._pair_id = f"P{self._pair_seq}"
             self._target = 0
             self.phase = Phase.EXITING
-            self._hedge_deferred = True
             self._decide(event.ts_event, "SETTLED", f"{iid.symbol} settled at {event.last_px}")
-            return
+            if not self._quote_ok(self.perp_id, event.ts_event):
+                self._hedge_deferred = True
+                return
         if self.is_running or self._stopping:
             self._step(event.ts_event)
 

@@ -38,7 +38,7 @@ from engine.config.cme_backtest import (
     convergence_strategy_config,
     load_cme_backtest_config,
 )
-from engine.data.basis_1h import load_hourly_basis
+from engine.data.basis_1h import HourlyBasisRow, load_hourly_basis
 from engine.data.cme_daily import CmeOutrightBar, load_cme_daily
 from engine.data.cme_replay import daily_events, usdm_daily_closes
 from engine.data.funding_csv import load_funding_history
@@ -62,6 +62,7 @@ __all__ = [
 ]
 
 STRATEGY_NAME = "CmePerpConvergence"
+NS_PER_HOUR = 3_600 * 1_000_000_000
 StreamWrap = Callable[[Iterator[list[Data]]], Iterator[list[Data]]]
 
 
@@ -123,11 +124,11 @@ def build_cme_engine(
     spot_bars, spot_stats = load_spot_daily(require_file(d.spot_file, data_root))
     settlements, funding_stats = load_funding_history(require_file(d.funding_file, data_root))
     stats = [cme_stats, spot_stats, funding_stats]
-    perp_closes = None
-    if d.perp_price == "usdm_close":
+    rows: list[HourlyBasisRow] = []
+    if d.perp_price == "usdm_close" or d.perp_at_fixing:
         rows, basis_stats = load_hourly_basis(require_file(d.hourly_basis_file, data_root))
         stats.append(basis_stats)
-        perp_closes = usdm_daily_closes(rows)
+    perp_closes = usdm_daily_closes(rows) if d.perp_price == "usdm_close" else None
 
     first_day = cfg.run.start.date() - timedelta(days=1)  # the first stamp carries the day before's closes
     last_day = cfg.run.end.date()
@@ -146,6 +147,15 @@ def build_cme_engine(
         px = _settlement_price(bars, c)
         if px is not None:
             prices[inst.id] = px
+
+    fixing: dict[int, Decimal] = {}
+    if d.perp_at_fixing:
+        # The hourly row labeled one hour before expiry closes at the expiry instant (16:00 London).
+        by_close = {r.ts_ns + NS_PER_HOUR: r for r in rows}
+        for c in months:
+            row = by_close.get(c.expiry_ns)
+            if row is not None:
+                fixing[c.expiry_ns - 1] = row.perp_close if d.perp_price == "usdm_close" else row.spot_close
 
     perp = build_perp(cfg.perp)
     engine = BacktestEngine(
@@ -193,6 +203,7 @@ def build_cme_engine(
         cfg.run.start_ns,
         cfg.run.end_ns,
         perp_closes,
+        fixing,
     )
     engine.add_data_iterator("daily", (wrap or (lambda chunks: chunks))(events))
     return CmeAssembled(

@@ -33,6 +33,9 @@ class CmeDailyDataConfig(StrictModel):
     (see ``engine.data.cme_replay``). ``perp_price`` chooses what prices the perp: ``spot_close`` (the Binance
     spot daily close, a proxy a few bps from the perp) or ``usdm_close`` (the USD-M perpetual's own 24:00 UTC
     close from the hourly basis file, 2021-07-01 to 2024-07-01, falling back to the spot close elsewhere).
+    ``perp_at_fixing`` adds a perp quote at each futures expiry (16:00 London) from the hourly file's close of
+    that hour (same column as ``perp_price``), where the file has it: a future held to expiry is settled then,
+    and its perp hedge is closed at that moment's price instead of at the next daily close.
     """
 
     kind: Literal["daily"] = "daily"
@@ -41,6 +44,7 @@ class CmeDailyDataConfig(StrictModel):
     funding_file: str = "binance/binance_btcusdt_funding_2019_2024.csv"
     hourly_basis_file: str = "binance/binance_btc_basis_1h_2021_2024.csv"
     perp_price: Literal["spot_close", "usdm_close"] = "spot_close"
+    perp_at_fixing: bool = True
     cme_half_spread_bps: HalfSpread = Decimal("2.0")
     perp_half_spread_bps: HalfSpread = Decimal("0.5")
     cme_quote_size: PositiveDecimal = Decimal("500")  # contracts each side

@@ -14,7 +14,9 @@ close. At that stamp, in order:
   price event of the stamp;
 - the funding settlements (``FundingRateUpdate`` at its own time ``T`` naming ``T``) in between, in time
   order (the 00:00 settlement one second before the prices stamped after it); a settlement is booked at the
-  latest daily mark.
+  latest daily mark;
+- optionally, perp quotes at given instants in between (the perp price at each futures expiry, from the
+  hourly file), so that the hedge of a future settled at 16:00 London is closed at that moment's price.
 
 The perp price is the Binance **spot** daily close unless a per-day perp close is given (the USD-M
 perpetual's 24:00 UTC close from the hourly basis file): the BTCUSDT perp trades within a few bps of spot,
@@ -93,6 +95,7 @@ def daily_events(
     start_ns: int,
     end_ns: int,
     perp_closes: Mapping[date, Decimal] | None = None,
+    fixing_prices: Mapping[int, Decimal] | None = None,
     chunk_size: int = 5_000,
 ) -> Iterator[list[Data]]:
     """Yield the daily events stamped in ``[start_ns, end_ns]`` in time order, in chunks.
@@ -117,6 +120,9 @@ def daily_events(
         Window of the stamps.
     perp_closes : Mapping[date, Decimal], optional
         The perp's own daily close by UTC day, where known; the spot close elsewhere.
+    fixing_prices : Mapping[int, Decimal], optional
+        Extra perp quotes (no mark, no index: no decision is taken on them) by time, e.g. the perp price at
+        each futures expiry, so that a settled future's hedge is closed at the price of that moment.
     """
     cme_half = cme_half_spread_bps / _BPS
     perp_half = perp_half_spread_bps / _BPS
@@ -125,7 +131,11 @@ def daily_events(
     for bar in cme_bars:
         if bar.symbol in contracts:
             by_day.setdefault(bar.day, []).append(bar)
-    funding = [s for s in settlements if start_ns <= s.ts_ns <= end_ns]
+    # Funding updates and fixing quotes between daily stamps, merged in time order.
+    between: list[tuple[int, Data]] = [(s.ts_ns, _funding(perp, s)) for s in settlements]
+    for fix_ns, fix_px in (fixing_prices or {}).items():
+        between.append((fix_ns, quote_at(perp, fix_px, perp_half, perp_size, fix_ns)))
+    between = sorted((e for e in between if start_ns <= e[0] <= end_ns), key=lambda e: e[0])
     closes = perp_closes or {}
     fi = 0
     out: list[Data] = []
@@ -135,8 +145,8 @@ def daily_events(
             continue
         if ts > end_ns:
             break
-        while fi < len(funding) and funding[fi].ts_ns < ts:
-            out.append(_funding(perp, funding[fi]))
+        while fi < len(between) and between[fi][0] < ts:
+            out.append(between[fi][1])
             fi += 1
         for bar in by_day.get(spot.day, ()):
             inst = contracts[bar.symbol]
@@ -149,12 +159,12 @@ def daily_events(
         out.append(quote_at(perp, price, perp_half, perp_size, ts))
         out.append(MarkPriceUpdate(perp.id, _ref_price(price), ts, ts))
         out.append(IndexPriceUpdate(perp.id, _ref_price(spot.close), ts, ts))
-        while fi < len(funding) and funding[fi].ts_ns == ts:
-            out.append(_funding(perp, funding[fi]))
+        while fi < len(between) and between[fi][0] == ts:
+            out.append(between[fi][1])
             fi += 1
         if len(out) >= chunk_size:
             yield out
             out = []
-    out.extend(_funding(perp, s) for s in funding[fi:])
+    out.extend(e for _, e in between[fi:])
     if out:
         yield out

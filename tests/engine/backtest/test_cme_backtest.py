@@ -136,30 +136,52 @@ def test_settle_run_when_held_to_expiry_then_future_closed_at_the_expiry_day_clo
         assert held == 0
 
 
-def test_settle_run_when_future_settled_then_perp_closed_at_the_next_daily_stamp(
-    settle_run: CmeBacktestResult,
+def _hourly_spot_closes(data_dir: Path) -> dict[int, Decimal]:
+    """Spot close by close time (label + 1 h), read with the csv module from the hourly file."""
+    out = {}
+    with open(data_dir / "binance" / "binance_btc_basis_1h_2021_2024.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            label = datetime.fromisoformat(row["Time"]).replace(tzinfo=UTC)
+            out[(int(label.timestamp()) + 3_600) * 1_000_000_000] = Decimal(row["BTCUSDT Spot"])
+    return out
+
+
+def test_settle_run_when_future_settled_then_perp_closed_at_the_fixing_price_else_next_daily_stamp(
+    settle_run: CmeBacktestResult, data_dir: Path
 ):
     fills = _journal(settle_run).fills(settle_run.run_id)
+    hourly = _hourly_spot_closes(data_dir)
+    half, tick = Decimal("0.5") / 10_000, Decimal("0.1")
+    at_fixing = deferred = 0
     for i, f in enumerate(fills):
         if not f.client_order_id.startswith("SETTLE-"):
             continue
         nxt = fills[i + 1]
         assert nxt.instrument_id == PERP and _signed_base(nxt) == -_signed_base(f)
-        assert nxt.ts_ns % NS_PER_DAY == 1_000_000_000 and 0 < nxt.ts_ns - f.ts_ns < NS_PER_DAY
+        spot = hourly.get(f.ts_ns + 1)  # the hour closing at the expiry instant, 16:00 London
+        if spot is None:
+            deferred += 1  # outside the hourly file: closed at the next daily close
+            assert nxt.ts_ns % NS_PER_DAY == 1_000_000_000 and 0 < nxt.ts_ns - f.ts_ns < NS_PER_DAY
+            continue
+        at_fixing += 1
+        assert nxt.ts_ns == f.ts_ns
+        rounding, sign = ("ROUND_CEILING", 1) if nxt.side == "BUY" else ("ROUND_FLOOR", -1)
+        assert nxt.price == (spot * (1 + sign * half) / tick).to_integral_value(rounding=rounding) * tick
+    assert at_fixing >= 30 and deferred >= 1
 
 
-def test_settle_run_when_delta_measured_per_timestamp_then_within_one_contract_except_after_settlement(
+def test_settle_run_when_delta_measured_per_timestamp_then_within_one_contract_except_deferred_hedges(
     settle_run: CmeBacktestResult,
 ):
-    """Between the 16:00 London settlement and the next daily perp price the perp is unhedged (documented)."""
+    """Only where the hourly file has no perp price at the fixing is the perp left open to the next close."""
     fills = _journal(settle_run).fills(settle_run.run_id)
-    net = Decimal(0)
+    net, unhedged = Decimal(0), []
     for i, f in enumerate(fills):
         net += _signed_base(f)
-        if f.client_order_id.startswith("SETTLE-"):
-            assert abs(net) == abs(_signed_base(f))  # the whole perp leg, until the next stamp
-        elif i + 1 == len(fills) or fills[i + 1].ts_ns != f.ts_ns:
-            assert abs(net) <= MBT
+        if (i + 1 == len(fills) or fills[i + 1].ts_ns != f.ts_ns) and abs(net) > MBT:
+            unhedged.append(f)
+    assert unhedged and all(f.client_order_id.startswith("SETTLE-") for f in unhedged)
+    assert all(not date(2021, 7, 1) <= _day(f.ts_ns) < date(2024, 7, 1) for f in unhedged)
 
 
 def test_roll_run_when_funding_booked_then_on_the_perp_leg_held_at_settlement(roll_run: CmeBacktestResult):
