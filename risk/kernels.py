@@ -1,8 +1,10 @@
 """numba risk kernels over the book arenas of :mod:`risk.book`.
 
-Every kernel takes the book's ``ints``/``floats`` arenas and writes into caller-owned output arrays, so
-the hot path never allocates. ``risk.reference`` holds a plain-Python twin of each kernel with the same
-signature and semantics; the property tests hold the two together.
+Every kernel takes the book's ``ints``/``floats`` arenas and writes into caller-owned output arrays.
+The hot path is :func:`pretrade_check` (or :class:`PreTradeGate` around it): no allocation, one
+reusable work buffer. The book-wide kernels (for monitoring, the trading-state controller and the
+report) allocate at most a few per-venue arrays. ``risk.reference`` holds a plain-Python twin of each
+kernel with the same signature and semantics; the property tests hold the two together.
 
 Definitions (USD figures; ``N = |qty| * multiplier * mark`` is a position's notional):
 
@@ -24,6 +26,9 @@ Definitions (USD figures; ``N = |qty| * multiplier * mark`` is a position's noti
 - *venue exposure*: assets held there ``cash + spot value + derivative P&L``; notional there; exposure
   ``max(assets, notional)`` (what is lost if the venue fails, or what must be replaced elsewhere);
   share ``exposure / total equity`` with total equity the sum of assets over venues.
+- *pre-trade*: the book after the order's fills against every limit; a limit denies when its figure
+  is beyond the limit after the order and worse than before it (beyond a 1e-9 relative rounding
+  tolerance), so risk-reducing orders always pass.
 """
 
 from __future__ import annotations
@@ -455,11 +460,12 @@ def shock_headroom(ints: I64, floats: F64, shocks: F64, out: F64) -> None:
     pi, pf, tiers = _pos_views(ints, floats)
     _, cash = _venue_views(ints, floats)
     m = ints[HDR_M]
+    mm = np.empty(m)  # maintenance per venue under the scenario (one small allocation per call)
     for s in range(shocks.shape[0]):
         x = shocks[s]
         for v in range(m):
             out[s, v] = 0.0
-        mm = np.zeros(m)
+            mm[v] = 0.0
         for i in range(ints[HDR_N]):
             if pi[PI_KIND, i] == KIND_SPOT:
                 continue
