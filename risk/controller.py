@@ -213,10 +213,17 @@ class RiskController(Actor):
         self.msgbus.publish(TOPIC_TRADING_STATE, TradingStateRecord(ts, state.name, reason))
 
     def _data_age(self, ts: int) -> int:
-        """Age of the stalest quote among instruments that have been quoted (never-quoted ones are not live
-        yet: strategies refuse to trade them, but they are not stale)."""
+        """Age of the stalest quote among the instruments the book holds a position in.
+
+        A flat instrument's old quote (an expired future, a leg not yet quoted) puts nothing at risk, and
+        strategies refuse to open on stale quotes themselves.
+        """
+        assert self.mirror is not None
         oldest = ts
-        for s in self.specs:
+        qty = self.mirror.book.qty
+        for i, s in enumerate(self.specs):
+            if qty[i] == 0.0:
+                continue
             q = self.cache.quote_tick(s.instrument_id)
             if q is not None:
                 oldest = min(oldest, q.ts_init)

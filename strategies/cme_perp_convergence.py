@@ -49,6 +49,7 @@ from engine.records import (
     DecisionRecord,
     IntentRecord,
     MarketSampleRecord,
+    PairCheck,
 )
 from engine.signals.carry import quote_is_fresh, quote_is_valid
 from engine.signals.cme_basis import annualized_basis
@@ -233,10 +234,17 @@ class CmePerpConvergence(Strategy):
     def _pair_allowed(self, legs: list[PairLeg]) -> bool:
         """PRE-TRADE GATE: the single place a new pair is checked, before its first leg is sent.
 
-        The risk module's gate (a message-bus endpoint, integrated separately) will be asked here with both
-        legs, each venue's margin and the counterparty limits; until then every pair is allowed.
+        Both legs go to the risk gate's ``CarryRisk.check_pair`` endpoint as one change of the book (each
+        venue's margin, the counterparty limits, net delta); no answer means no.
         """
-        return True
+        check = PairCheck([(leg.instrument_id.value, float(leg.qty)) for leg in legs])
+        self.msgbus.send("CarryRisk.check_pair", check)
+        if not check.approved:
+            ts = self.clock.timestamp_ns()
+            self.msgbus.publish(
+                TOPIC_DECISION, DecisionRecord(ts, str(self.id), "ENTRY_DENIED", check.reason, {})
+            )
+        return check.approved
 
     # -- contracts --------------------------------------------------------------------------------------
 

@@ -50,6 +50,8 @@ from engine.journal.journal import Journal, remove_sqlite_journal
 from engine.paths import require_file
 from engine.recorder import JournalRecorder
 from engine.report import RunFacts, write_report
+from risk.controller import RiskController
+from risk.mirror import slot_spec
 from engine.signals.convergence import hedge_for_contracts
 from strategies.cme_perp_convergence import CmePerpConvergence
 
@@ -269,9 +271,15 @@ def _replay(a: CmeAssembled, cfg: CmeBacktestConfig, out_dir: Path, wall0: float
     journal.start_run(
         run_id, STRATEGY_NAME, cfg.environment, cfg.model_dump_json(), start_ns=cfg.run.start_ns, replace=True
     )
+    kernel = a.engine.kernel
+    # The risk gate goes on the bus before any strategy can send; CME performance bonds and the perp venue's
+    # margin rates are the two counterparties' maintenance/initial rates in its book.
+    specs = [slot_spec(f, mmr=cfg.cme.margin_maint, imr=cfg.cme.margin_init) for f in a.futures.values()]
+    controller = RiskController(cfg.risk, [*specs, slot_spec(a.perp)])
+    a.engine.add_actor(controller)
+    controller.attach(kernel)
     strategy = CmePerpConvergence(convergence_strategy_config(cfg, a.perp.id))
     a.engine.add_strategy(strategy)
-    kernel = a.engine.kernel
     cme_venue, perp_venue = Venue(cfg.cme.venue), Venue(cfg.perp.venue)
     cme_ids = [f.id for f in a.futures.values()]
 
@@ -308,6 +316,7 @@ def _replay(a: CmeAssembled, cfg: CmeBacktestConfig, out_dir: Path, wall0: float
         quote_currency=cfg.perp.quote,
         extra={
             "data": [s.as_dict() for s in a.stats],
+            "risk": controller.summary(),
             "convergence": {
                 "contract_root": cfg.cme.root,
                 "contract_size_base": multiplier,

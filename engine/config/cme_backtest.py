@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 
 from engine.cme import CME_VENUE, CONTRACT_SIZE_BTC
 from engine.config.backtest import JournalSection, RunSection
+from engine.config.risk import RiskSettings
 from engine.config.base import StrictModel, load_toml
 from engine.config.venues import PerpVenueConfig
 from strategies.cme_perp_convergence import CmePerpConvergenceConfig
@@ -142,6 +143,7 @@ class CmeBacktestConfig(StrictModel):
     perp: PerpVenueConfig
     strategy: CmePerpConvergenceSettings
     journal: JournalSection = JournalSection()
+    risk: RiskSettings = RiskSettings()
 
     @model_validator(mode="after")
     def _legs_consistent(self) -> CmeBacktestConfig:
