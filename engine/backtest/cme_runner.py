@@ -50,9 +50,9 @@ from engine.journal.journal import Journal, remove_sqlite_journal
 from engine.paths import require_file
 from engine.recorder import JournalRecorder
 from engine.report import RunFacts, write_report
+from engine.signals.convergence import hedge_for_contracts
 from risk.controller import RiskController
 from risk.mirror import slot_spec
-from engine.signals.convergence import hedge_for_contracts
 from strategies.cme_perp_convergence import CmePerpConvergence
 
 __all__ = [

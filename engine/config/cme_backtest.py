@@ -17,8 +17,8 @@ from pydantic import Field, model_validator
 
 from engine.cme import CME_VENUE, CONTRACT_SIZE_BTC
 from engine.config.backtest import JournalSection, RunSection
-from engine.config.risk import RiskSettings
 from engine.config.base import StrictModel, load_toml
+from engine.config.risk import RiskSettings
 from engine.config.venues import PerpVenueConfig
 from strategies.cme_perp_convergence import CmePerpConvergenceConfig
 
