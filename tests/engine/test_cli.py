@@ -52,3 +52,18 @@ def test_backtest_when_data_missing_then_exit_2_naming_path(tmp_path: Path):
     )
     assert result.exit_code == 2
     assert "binance_spot_btcusdt_20230405.ndjson.gz" in result.output
+
+
+def test_signals_when_real_data_then_csvs_with_the_issue_columns(tmp_path: Path, data_dir: Path):
+    out = tmp_path / "signals"
+    result = runner.invoke(app, ["signals", "--out", str(out), "--data-dir", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    headers = {
+        "cme_basis.csv": "date,contract,days_to_expiry,future_close,spot_close,annualized_basis",
+        "attribution.csv": "date,cme_basis_annualized,funding_annualized,state",
+        "premium.csv": "ts,venue,asset,premium_bps,regime,zscore",
+    }
+    for name, header in headers.items():
+        lines = (out / name).read_text().splitlines()
+        assert lines[0] == header and len(lines) > 100, name
+    assert (out / "signals.html").is_file()
