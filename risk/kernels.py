@@ -631,12 +631,13 @@ def pretrade_check(
 
     Notes
     -----
-    Written for speed: one pass over the positions, no allocation, no array views and no helper
-    that takes an array (numba reference-counts each with atomic operations, which cost more than the
-    arithmetic here); every field is read from the flat arenas at computed offsets. Positions at
-    venues the order does not trade only feed the per-venue totals, the net delta of the traded assets
-    and the funding sum; the untiered maintenance under a shock is linear in the move, so only tiered
-    positions are re-bracketed per scenario.
+    Written for speed: no allocation, no array views and no helper that takes an array (numba
+    reference-counts each with atomic operations, which cost more than the arithmetic here); every field
+    is read from the flat arenas at computed offsets. One branch-free pass over all positions gives the
+    per-venue totals, the per-asset net delta and the funding sum; a second pass, through the book's
+    venue index, visits only the positions at the traded venues for margin, liquidation and shocks. The
+    untiered maintenance under a shock is linear in the move, so only tiered positions are re-bracketed
+    per scenario. A work buffer too small for the book is refused with ``DENY_INVALID_ORDER``.
     """
     n = ints[HDR_N]
     m = ints[HDR_M]
@@ -750,6 +751,8 @@ def pretrade_check(
     l0 = c0 + 2 * cblk
     s0 = l0 + 4 * lblk
     end = s0 + 4 * sblk
+    if work.shape[0] < end:  # a work buffer built for another book: fail closed, never write past it
+        return _deny(work, DENY_INVALID_ORDER, 0.0, 0.0, -1, 0.0)
     work[w_assets:end] = 0.0  # a slice assignment is a memset; an indexed loop is not vectorized
     for j in range(2):
         work[c0 + j * cblk + SC_ISO_MIN_DIST] = _INF

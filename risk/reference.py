@@ -64,6 +64,7 @@ from risk.book import (
     R_SHOCK,
     R_VALUE,
     RESULT_SIZE,
+    SC_SCALARS,
     TIER_FIELDS,
     VE_ASSETS,
     VE_EXPOSURE,
@@ -579,6 +580,12 @@ def pretrade_check(
         or slot_b < -1
         or (slot_b >= 0 and not valid(slot_b, qty_b, price_b))
     ):
+        return deny(DENY_INVALID_ORDER, 0.0, 0.0, -1, 0.0)
+
+    # The kernel's scratch layout (risk.book.work_size): a buffer too small for this book is refused.
+    ns = len(shocks)
+    scratch = 2 * m + a + 2 * (SC_SCALARS + ns + 3 * a) + 4 * (SC_SCALARS + ns + 3) + 4 * (SC_SCALARS + ns)
+    if len(work) < RESULT_SIZE + len(lim) + scratch:
         return deny(DENY_INVALID_ORDER, 0.0, 0.0, -1, 0.0)
 
     after = _copy(book)

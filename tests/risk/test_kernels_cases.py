@@ -13,6 +13,7 @@ from risk.book import (
     APPROVE,
     DENY_FUNDING_DRAG,
     DENY_INITIAL_MARGIN,
+    DENY_INVALID_ORDER,
     DENY_LIQUIDATION_DISTANCE,
     DENY_MARGIN_HEADROOM,
     DENY_NET_DELTA,
@@ -411,3 +412,13 @@ def test_with_orders_when_pair_appended_then_open_orders_hold_both_legs() -> Non
     out = np.full((2, 1), np.nan)
     kernels.net_delta(book.ints, book.floats, out)
     assert out[1, 0] == 0.0
+
+
+@IMPLEMENTATIONS
+def test_pretrade_when_work_buffer_built_for_a_smaller_book_then_refused(check: Check) -> None:
+    # A buffer for a 1-venue, 1-asset book is too small for the 2-venue carry book: the check fails
+    # closed instead of writing past the buffer's end.
+    small = build_book([Position(0, 0, KIND_PERP, 0.0, 100.0)], [Venue(1e6)])
+    work = make_work(small, _limits(small))
+    book = _carry_book()
+    assert check(book.ints, book.floats, work, 1, -0.1, 50_000.0, -1, 0.0, 0.0) == DENY_INVALID_ORDER
