@@ -234,20 +234,39 @@ class CcxtExecutionClient(LiveExecutionClient):
             await self.poll_orders()
 
     async def poll_orders(self) -> None:
-        """Look up every order not yet final and apply what the venue says (fills, cancel, expiry)."""
-        for tracked in [t for t in self._tracked.values() if not t.done]:
+        """Apply what the venue says of every order not yet final (fills, cancel, expiry).
+
+        One ``fetch_open_orders`` per market; an order looked up on its own only when it has left the open
+        list (to get its final state) or when its placement outcome is still unknown.
+        """
+        pending = [t for t in self._tracked.values() if not t.done]
+        if not pending:
+            return
+        open_by_cid: dict[str, dict[str, Any]] = {}
+        for market in {self.markets[t.instrument_id].ccxt_symbol for t in pending}:
+            try:
+                opened = await retry_read(
+                    partial(self.exchange.fetch_open_orders, market), exchange=self.exchange
+                )
+            except VenueError as exc:
+                self._log.warning(f"open orders {market}: {exc}")
+                return
+            open_by_cid |= {str(o.get("clientOrderId")): o for o in opened}
+        for tracked in pending:
             async with tracked.lock:
                 if tracked.done:
                     continue
-                try:
-                    found = await self._lookup(tracked)
-                except NotFoundError:
-                    if tracked.unknown and self._past_deadline(tracked):
-                        self._reject_never_arrived(tracked)
-                    continue
-                except VenueError as exc:
-                    self._log.warning(f"order lookup {tracked.client_order_id} failed: {exc}")
-                    continue
+                found = open_by_cid.get(tracked.venue_client_id)
+                if found is None or tracked.unknown:
+                    try:
+                        found = await self._lookup(tracked)
+                    except NotFoundError:
+                        if tracked.unknown and self._past_deadline(tracked):
+                            self._reject_never_arrived(tracked)
+                        continue
+                    except VenueError as exc:
+                        self._log.warning(f"order lookup {tracked.client_order_id} failed: {exc}")
+                        continue
                 tracked.unknown = False
                 await self._apply(tracked, found)
 
