@@ -39,6 +39,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import ccxt.async_support as ccxt_async
+import msgspec
 from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
 from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
 from nautilus_trader.config import LiveExecEngineConfig, LoggingConfig, TradingNodeConfig
@@ -275,6 +276,7 @@ def build_node(
         logging=LoggingConfig(log_level=cfg.node.log_level, log_colors=False),
         exec_engine=LiveExecEngineConfig(
             reconciliation=True,
+            reconciliation_lookback_mins=cfg.node.reconciliation_lookback_mins,
             reconciliation_startup_delay_secs=0.0,
             # Our clients resolve orders of unknown outcome themselves (lookup by client order id, never a
             # resend); nautilus's in-flight check would mark them failed after a few queries.
@@ -332,7 +334,12 @@ def build_node(
         exec_clients.append(ec)
 
     spot, perp = markets["spot"].instrument, markets["perp"].instrument
-    strategy = SpotPerpCarry(spot_perp_carry_config(cfg.strategy, spot, perp))
+    # Restart recovery: orders and fills read back from the venues at start are claimed by the strategy (not
+    # nautilus's EXTERNAL strategy), so it adopts the positions they built and hedges any imbalance.
+    strategy_cfg = msgspec.structs.replace(
+        spot_perp_carry_config(cfg.strategy, spot, perp), external_order_claims=[spot.id, perp.id]
+    )
+    strategy = SpotPerpCarry(strategy_cfg)
     node.trader.add_strategy(strategy)
 
     cfg.run.dir.mkdir(parents=True, exist_ok=True)

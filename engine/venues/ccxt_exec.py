@@ -128,6 +128,20 @@ def _ms_to_ns(ms: Any) -> int:
     return int(ms) * 1_000_000 if ms else 0
 
 
+def _within_lookback(rows: list[dict[str, Any]], start: Any, now_ns: int) -> list[dict[str, Any]]:
+    """The venue's latest orders/trades (its default page) within the lookback window.
+
+    The window is measured back from the newest row's venue timestamp, not from our clock: a venue whose
+    clock is off (or a replaying emulator, whose clock lives in its recording) keeps its recent history.
+    """
+    stamped = [r for r in rows if r.get("timestamp")]
+    if not stamped:
+        return rows
+    lookback_ms = max(0, (now_ns - int(pd.Timestamp(start).value)) // 1_000_000)
+    newest = max(int(r["timestamp"]) for r in stamped)
+    return [r for r in rows if not r.get("timestamp") or int(r["timestamp"]) >= newest - lookback_ms]
+
+
 @dataclass
 class _Tracked:
     """What the client knows of one of its orders."""
@@ -607,7 +621,10 @@ class CcxtExecutionClient(LiveExecutionClient):
             inst.quote_currency,
             commission,
             LiquiditySide.MAKER if t.get("takerOrMaker") == "maker" else LiquiditySide.TAKER,
-            _ms_to_ns(t.get("timestamp")) or self._clock.timestamp_ns(),
+            # The node clock, as for market data: strategies time legs from fill events, and a venue clock
+            # that is off (or a replaying emulator's) must not fire their timeouts early.
+            self._clock.timestamp_ns(),
+            {"venue_ts_ms": t.get("timestamp")},
         )
 
     # -- reconciliation reports -----------------------------------------------------------------------
@@ -685,7 +702,7 @@ class CcxtExecutionClient(LiveExecutionClient):
     async def generate_order_status_reports(
         self, command: GenerateOrderStatusReports
     ) -> list[OrderStatusReport]:
-        """Open orders of every market of this client (and closed ones since ``command.start``)."""
+        """Open orders of this client's markets (and recent closed ones when ``command.start`` is set)."""
         reports: list[OrderStatusReport] = []
         try:
             for market in self._selected(command.instrument_id):
@@ -695,11 +712,10 @@ class CcxtExecutionClient(LiveExecutionClient):
                 )
                 reports += [self._order_report(market, o) for o in opened]
                 if not command.open_only and command.start is not None:
-                    since = int(pd.Timestamp(command.start).timestamp() * 1000)
                     closed = await retry_read(
-                        partial(self.exchange.fetch_closed_orders, sym, since),
-                        exchange=self.exchange,
+                        partial(self.exchange.fetch_closed_orders, sym), exchange=self.exchange
                     )
+                    closed = _within_lookback(closed, command.start, self._clock.timestamp_ns())
                     reports += [self._order_report(market, o) for o in closed]
         except VenueError as exc:
             self.reconciliation_error = f"{self.id}: order status: {type(exc).__name__}: {exc}"
@@ -707,15 +723,14 @@ class CcxtExecutionClient(LiveExecutionClient):
         return reports
 
     async def generate_fill_reports(self, command: GenerateFillReports) -> list[FillReport]:
-        """The account's trades on this client's markets (since ``command.start`` when given)."""
+        """The account's recent trades on this client's markets (within the lookback when one is given)."""
         reports: list[FillReport] = []
-        since = int(pd.Timestamp(command.start).timestamp() * 1000) if command.start is not None else None
         try:
             for market in self._selected(command.instrument_id):
                 sym = market.ccxt_symbol
-                trades = await retry_read(
-                    partial(self.exchange.fetch_my_trades, sym, since), exchange=self.exchange
-                )
+                trades = await retry_read(partial(self.exchange.fetch_my_trades, sym), exchange=self.exchange)
+                if command.start is not None:
+                    trades = _within_lookback(trades, command.start, self._clock.timestamp_ns())
                 inst = market.instrument
                 now = self._clock.timestamp_ns()
                 for t in trades:
