@@ -190,6 +190,9 @@ class NodeSettings(StrictModel):
     stop_drain_secs: float = Field(default=5.0, ge=0, description="time for exit orders before stopping")
     log_level: str = "WARNING"
     kill_poll_secs: float = Field(default=0.5, gt=0)
+    rate_limit_reducing_secs: float = Field(
+        default=10.0, gt=0, description="a venue answering only 429s this long moves the node to REDUCING"
+    )
     reconciliation_lookback_mins: int = Field(
         default=1440, ge=1, description="closed orders and fills read back at start (restart recovery)"
     )

@@ -45,6 +45,7 @@ from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
 from nautilus_trader.config import LiveExecEngineConfig, LoggingConfig, TradingNodeConfig
 from nautilus_trader.live.execution_client import LiveExecutionClient
 from nautilus_trader.live.node import TradingNode
+from nautilus_trader.model.enums import TradingState
 from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.system.kernel import NautilusKernel
 
@@ -53,11 +54,13 @@ from engine.config.live import LiveConfig, VenueSettings, read_credentials
 from engine.errors import CarryError
 from engine.journal.journal import Journal
 from engine.recorder import JournalRecorder
+from engine.records import TOPIC_RISK, TOPIC_TRADING_STATE, RiskRecord, TradingStateRecord
 from engine.strategy_factory import spot_perp_carry_config
 from engine.venues.ccxt_data import CcxtDataClient
 from engine.venues.ccxt_exec import CcxtExecutionClient
 from engine.venues.connect import open_exchange
 from engine.venues.errors import VenueError, retry_read
+from engine.venues.health import TOPIC_VENUE_HEALTH, RateLimitMonitor, VenueHealthRecord
 from engine.venues.instruments import VenueMarket, market_for
 from strategies.spot_perp_carry import SpotPerpCarry
 
@@ -297,11 +300,19 @@ def build_node(
 
     data_clients: list[CcxtDataClient] = []
     exec_clients: list[LiveExecutionClient] = []
+    kernel.msgbus.subscribe(topic=TOPIC_VENUE_HEALTH, handler=lambda rec: _on_venue_health(kernel, rec))
     for (name, leg), exchange in zip(legs.items(), exchanges, strict=True):
+        health = RateLimitMonitor(
+            leg.venue,
+            cfg.node.rate_limit_reducing_secs,
+            lambda rec: kernel.msgbus.publish(TOPIC_VENUE_HEALTH, rec),
+            kernel.clock.timestamp_ns,
+        )
         market = markets[name]
         dc = CcxtDataClient(
             loop, exchange, market, kernel.msgbus, kernel.cache, kernel.clock, leg.poll_interval_secs, False
         )
+        dc.health = health
         kernel.data_engine.register_client(dc)
         data_clients.append(dc)
         ec: LiveExecutionClient
@@ -330,6 +341,7 @@ def build_node(
                 leg.poll_interval_secs,
                 False,
             )
+            ec.health = health
         kernel.exec_engine.register_client(ec)
         exec_clients.append(ec)
 
@@ -377,6 +389,23 @@ def build_node(
         data_clients=data_clients,
         exec_clients=exec_clients,
     )
+
+
+def _on_venue_health(kernel: NautilusKernel, rec: VenueHealthRecord) -> None:
+    """Journal a venue's health change; a persistent rate-limit storm moves the node to REDUCING.
+
+    REDUCING is set on nautilus's RiskEngine and published to strategies (SpotPerpCarry exits the carry);
+    the node never returns to ACTIVE by itself: that is the risk controller's or the operator's call.
+    """
+    figures = {"streak_secs": rec.streak_secs, "rate_limited_answers": float(rec.rate_limited_answers)}
+    kernel.msgbus.publish(
+        TOPIC_RISK, RiskRecord(rec.ts_ns, "venue_health", f"{rec.venue} {rec.state}", figures)
+    )
+    if rec.state == "RATE_LIMITED" and kernel.risk_engine.trading_state == TradingState.ACTIVE:
+        kernel.risk_engine.set_trading_state(TradingState.REDUCING)
+        kernel.msgbus.publish(
+            TOPIC_TRADING_STATE, TradingStateRecord(rec.ts_ns, "REDUCING", f"rate_limited_{rec.venue}")
+        )
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ from nautilus_trader.model.objects import Price
 
 from engine.data.binance_ws import REFERENCE_PRICE_PRECISION
 from engine.venues.ccxt_poll import BookTop, PerpMarks, fetch_book_top, fetch_perp_marks
-from engine.venues.errors import VenueError
+from engine.venues.errors import RateLimitedError, VenueError
+from engine.venues.health import RateLimitMonitor
 from engine.venues.instruments import VenueMarket, is_perp
 
 _REF_Q = Decimal(1).scaleb(-REFERENCE_PRICE_PRECISION)
@@ -107,6 +108,8 @@ class CcxtDataClient(LiveMarketDataClient):
         self.poll_errors = 0
         # Instrumentation for scripts/bench_paper.py: called with (quote, perf_counter_ns at receipt).
         self.on_quote: QuoteHook | None = None
+        # The venue's rate-limit monitor (shared with its execution client), set by the node.
+        self.health: RateLimitMonitor | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -143,8 +146,12 @@ class CcxtDataClient(LiveMarketDataClient):
         except VenueError as exc:
             # Stale data stops new entries in the strategy (its quote-age check); keep polling.
             self.poll_errors += 1
+            if self.health is not None and isinstance(exc, RateLimitedError):
+                self.health.rate_limited()
             self._log.warning(f"poll {self.market.ccxt_symbol} failed: {type(exc).__name__}: {exc}")
             return
+        if self.health is not None:
+            self.health.ok()
         if book is not None:
             self._publish_book(book, received)
         if marks is not None:

@@ -74,6 +74,7 @@ from engine.venues.connect import LOOKUP_PARAM
 from engine.venues.errors import (
     DuplicateClientOrderIdError,
     NotFoundError,
+    RateLimitedError,
     RetryPolicy,
     UnknownOutcomeError,
     VenueError,
@@ -81,6 +82,7 @@ from engine.venues.errors import (
     retry_cancel,
     retry_read,
 )
+from engine.venues.health import RateLimitMonitor
 from engine.venues.instruments import VenueMarket, is_perp
 
 _OKX_ID = re.compile(r"[^A-Za-z0-9]")
@@ -224,6 +226,8 @@ class CcxtExecutionClient(LiveExecutionClient):
         self.creates_sent = 0
         # Instrumentation for scripts/bench_paper.py: (client order id, perf_counter_ns) just before sending.
         self.on_send: SendHook | None = None
+        # The venue's rate-limit monitor (shared with its data client), set by the node.
+        self.health: RateLimitMonitor | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -263,8 +267,10 @@ class CcxtExecutionClient(LiveExecutionClient):
                     partial(self.exchange.fetch_open_orders, market), exchange=self.exchange
                 )
             except VenueError as exc:
+                self._health(exc)
                 self._log.warning(f"open orders {market}: {exc}")
                 return
+            self._health(None)
             open_by_cid |= {str(o.get("clientOrderId")): o for o in opened}
         for tracked in pending:
             async with tracked.lock:
@@ -377,6 +383,7 @@ class CcxtExecutionClient(LiveExecutionClient):
                     return  # rejected after the deadline, or still unknown: the poll loop keeps looking
                 result = found
             except VenueError as exc:
+                self._health(exc)
                 tracked.done = True
                 self.generate_order_rejected(
                     order.strategy_id,
@@ -386,7 +393,17 @@ class CcxtExecutionClient(LiveExecutionClient):
                     self._clock.timestamp_ns(),
                 )
                 return
+            self._health(None)
             await self._apply(tracked, result)
+
+    def _health(self, exc: VenueError | None) -> None:
+        """Report a call's outcome to the venue's rate-limit monitor (None = a usable answer)."""
+        if self.health is None:
+            return
+        if exc is None:
+            self.health.ok()
+        elif isinstance(exc, RateLimitedError):
+            self.health.rate_limited()
 
     async def _resolve_unknown(self, tracked: _Tracked) -> dict[str, Any] | None:
         """Look an order of unknown outcome up by client order id; never resend it."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from nautilus_trader.model.enums import TradingState
 
 from engine.journal.journal import Journal
 from engine.live.node import LiveRun, StartupError, run_live
@@ -130,5 +133,54 @@ def test_paper_node_when_kill_switch_raised_then_exits_flat_and_run_marked_kille
         assert [d.reason for d in decisions if d.action == "EXIT"] == ["kill_switch"]
         fills = j.fills(outcome.run_id)
         assert sum((f.qty if f.side == "BUY" else -f.qty) for f in fills if "PERP" in f.instrument_id) == 0
+    finally:
+        j.close()
+
+
+def test_testnet_node_when_rate_limit_storm_persists_then_reducing_exit_and_no_duplicate_order(
+    replay_emu: EmulatorThread, tmp_path: Path
+) -> None:
+    cfg = live_config(
+        replay_emu.base_url,
+        tmp_path,
+        environment="testnet",
+        rate_limit_reducing_secs=1.0,
+        stop_drain_secs=2.0,
+    )
+    checks: dict[str, object] = {}
+
+    def storm(run: LiveRun) -> None:
+        strategy = run.strategy
+
+        async def go() -> None:
+            end = time.monotonic() + 15
+            while not (strategy.perp_qty < 0 and not strategy.is_flat and not strategy._working):
+                assert time.monotonic() < end, "never hedged"
+                await asyncio.sleep(0.1)
+            replay_emu.add_fault(FaultRule(kind="rate_limit", path="/fapi/*", count=None, retry_after_s=1))
+            end = time.monotonic() + 15
+            while run.kernel.risk_engine.trading_state != TradingState.REDUCING:
+                assert time.monotonic() < end, "the storm never moved the node to REDUCING"
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.5)  # the strategy exits under the storm
+            replay_emu.clear_faults()
+
+        run.loop.run_until_complete(go())
+        checks["state"] = run.kernel.risk_engine.trading_state
+
+    outcome = run_live(
+        cfg, 0.5, install_gate=approve_all, environ=ENV, handle_signals=False, on_started=storm
+    )
+    assert checks["state"] == TradingState.REDUCING
+    creates = replay_emu.state()["create_requests"]
+    assert creates and set(creates.values()) == {1}  # no order reached the venue twice
+    j = _journal(outcome.journal_url)
+    try:
+        risk = [(e.kind, e.reason) for e in j.risk_events(outcome.run_id)]
+        assert ("venue_health", "BINANCE_USDM RATE_LIMITED") in risk
+        exits = [d.reason for d in j.decisions(outcome.run_id) if d.action == "EXIT"]
+        assert exits[0] == "risk_rate_limited_BINANCE_USDM"
+        intents = {i.client_order_id for i in j.intents(outcome.run_id)}
+        assert set(creates) <= intents  # everything at the venue was journaled as an intent first
     finally:
         j.close()
