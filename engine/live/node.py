@@ -260,10 +260,14 @@ def build_node(
     legs = {"spot": cfg.spot, "perp": cfg.perp}
     try:
         for name, leg in legs.items():
-            creds = read_credentials(leg, environ) if leg.api_key_env and leg.api_secret_env else None
-            exchange = open_exchange(
-                leg, cfg.environment, None if paper else creds, enable_rate_limit=enable_rate_limit
-            )
+            if leg.client != "ccxt":
+                raise StartupError(
+                    f"{name}.client = {leg.client!r}: nautilus's native adapters are not wired into the node "
+                    "yet; use client = 'ccxt'"
+                )
+            # Paper mode reads public market data only: keys are neither needed nor read.
+            creds = None if paper else read_credentials(leg, environ)
+            exchange = open_exchange(leg, cfg.environment, creds, enable_rate_limit=enable_rate_limit)
             exchanges.append(exchange)
             markets[name] = loop.run_until_complete(_load_market(exchange, leg))
     except BaseException:

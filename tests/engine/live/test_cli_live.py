@@ -144,3 +144,33 @@ def test_paper_process_when_sigterm_then_exits_flat_and_journal_completed(
         assert not [e for e in j.order_events(run.run_id) if e.status == "OPEN_AT_STOP"]
     finally:
         j.close()
+
+
+def test_emulator_command_when_started_then_serves_binance_on_loopback_until_sigint(tmp_path: Path) -> None:
+    import json
+    import urllib.request
+
+    script = "import typer\nfrom engine.cli_live import register\napp = typer.Typer(); register(app); app()\n"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "emulator", "--port", "0", "--speed", "10"],
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "listening on http://127.0.0.1:" in line, line
+        base = line.strip().rsplit(" ", 1)[-1]
+        with urllib.request.urlopen(f"{base}/fapi/v1/premiumIndex?symbol=BTCUSDT", timeout=10) as resp:
+            body = json.loads(resp.read())
+        assert body["symbol"] == "BTCUSDT" and float(body["markPrice"]) > 0
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0

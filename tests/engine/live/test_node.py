@@ -11,7 +11,7 @@ import pytest
 from nautilus_trader.model.enums import TradingState
 
 from engine.journal.journal import Journal
-from engine.live.node import LiveRun, StartupError, run_live
+from engine.live.node import LiveRun, StartupError, build_node, run_live
 from engine.venues.emulator import EmulatorThread, FaultRule
 from tests.engine.live.conftest import (
     KEY_ENV,
@@ -184,3 +184,51 @@ def test_testnet_node_when_rate_limit_storm_persists_then_reducing_exit_and_no_d
         assert set(creates) <= intents  # everything at the venue was journaled as an intent first
     finally:
         j.close()
+
+
+def test_paper_node_when_key_env_names_set_but_unset_in_env_then_builds_without_reading_them(
+    replay_emu: EmulatorThread, tmp_path: Path
+) -> None:
+    cfg = live_config(replay_emu.base_url, tmp_path)
+    legs = {"api_key_env": "CARRY_TEST_UNSET_KEY", "api_secret_env": "CARRY_TEST_UNSET_SECRET"}
+    cfg = cfg.model_copy(
+        update={"spot": cfg.spot.model_copy(update=legs), "perp": cfg.perp.model_copy(update=legs)}
+    )
+    run = build_node(cfg, environ={})
+    try:
+        assert [type(c).__name__ for c in run.exec_clients] == ["SandboxExecutionClient"] * 2
+        assert all(ex.apiKey in (None, "") for ex in run.exchanges)
+    finally:
+        for ex in run.exchanges:
+            run.loop.run_until_complete(ex.close())
+        run.dispose()
+
+
+def test_node_when_native_client_configured_then_refused_naming_the_field(
+    replay_emu: EmulatorThread, tmp_path: Path
+) -> None:
+    cfg = live_config(replay_emu.base_url, tmp_path)
+    cfg = cfg.model_copy(update={"perp": cfg.perp.model_copy(update={"client": "native"})})
+    with pytest.raises(StartupError, match=r"perp\.client = 'native'"):
+        build_node(cfg)
+
+
+def test_testnet_node_when_perp_leg_rejected_then_spot_unwound_and_nothing_left_unhedged(
+    replay_emu: EmulatorThread, tmp_path: Path
+) -> None:
+    replay_emu.add_fault(FaultRule(kind="reject", path="/fapi/v1/order", method="POST", count=None))
+    cfg = live_config(replay_emu.base_url, tmp_path, environment="testnet")
+    outcome = run_live(cfg, 2.5, install_gate=approve_all, environ=ENV, handle_signals=False)
+    j = _journal(outcome.journal_url)
+    try:
+        actions = [d.action for d in j.decisions(outcome.run_id)]
+        assert "UNWIND" in actions
+        fills = j.fills(outcome.run_id)
+        assert fills and not [f for f in fills if "PERP" in f.instrument_id]
+        spot_net = sum((f.qty if f.side == "BUY" else -f.qty) for f in fills)
+        assert spot_net == 0  # the spot clip was sold back: no unhedged spot
+        rejected = [e for e in j.order_events(outcome.run_id) if e.status == "REJECTED"]
+        assert len(rejected) >= 2  # the hedge and its retry, each sent once
+    finally:
+        j.close()
+    assert set(replay_emu.state()["create_requests"].values()) == {1}
