@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from engine.config.base import StrictModel, load_toml
+from engine.config.risk import RiskSettings
 from engine.config.strategy import SpotPerpCarrySettings
 from engine.errors import CarryError, ConfigError
 
@@ -206,6 +207,7 @@ class LiveConfig(StrictModel):
     spot: VenueSettings
     perp: VenueSettings
     strategy: SpotPerpCarrySettings
+    risk: RiskSettings = RiskSettings()  # read by the risk gate/controller installed at the node hook
     journal: JournalSettings = JournalSettings()
     node: NodeSettings = NodeSettings()
 
