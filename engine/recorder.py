@@ -120,7 +120,9 @@ class JournalRecorder:
         )
 
     def _on_risk(self, rec: RiskRecord) -> None:
-        self.journal.record_risk_event(self.run_id, rec.ts_ns, rec.kind, rec.reason, rec.figures)
+        self.journal.record_risk_event(
+            self.run_id, rec.ts_ns, rec.kind, rec.reason, rec.figures, buffered=rec.kind == "SAMPLE"
+        )
 
     def _on_order_event(self, event: OrderEvent) -> None:
         if isinstance(event, OrderFilled):

@@ -32,7 +32,7 @@ from engine.records import (
 )
 from risk.book import FT_DRAG, KIND_SPOT, LQ_DIST_PCT, VE_EXPOSURE, VM_HEADROOM
 from risk.gate import RiskGate
-from risk.kernels import evaluate
+from risk.kernels import allocate_figures, evaluate_into
 from risk.limits import RiskLimits, VenueLimits, to_kernel_arrays
 from risk.mirror import BookMirror, SlotSpec
 from risk.state import StateInputs, next_state
@@ -93,6 +93,8 @@ class RiskController(Actor):
             ratio * self.settings.limits.venue(v).exposure_usd for v in self.mirror.venues
         )
         self.max_exposure_by_venue = dict.fromkeys(self.mirror.venues, 0.0)
+        self._figs = allocate_figures(self.mirror.book, limits)  # reused by every evaluation
+        self._max_delta_list = self._max_delta.tolist()
         self.gate = RiskGate(self.mirror, limits)
         self.gate.install(kernel)
         return self.gate
@@ -159,24 +161,26 @@ class RiskController(Actor):
         assert self.mirror is not None and self.gate is not None, "RiskController.evaluate before attach"
         self._last_eval_ns = ts
         self.mirror.refresh()
-        figs = evaluate(self.mirror.book, self._limits)
-        headroom = figs.venue_margin[VM_HEADROOM]
-        exposure = figs.venue_exposure[VE_EXPOSURE]
-        delta = figs.net_delta[0]
-        liq = figs.liquidation[LQ_DIST_PCT]
+        figs = self._figs
+        evaluate_into(self.mirror.book, self._limits, figs)
+        # Tiny arrays (one value per venue or asset): plain lists are cheaper than numpy calls here.
+        headroom = figs.venue_margin[VM_HEADROOM].tolist()
+        exposure = figs.venue_exposure[VE_EXPOSURE].tolist()
+        delta = figs.net_delta[0].tolist()
         st = self.stats
-        st["min_margin_headroom"] = min(st["min_margin_headroom"], float(headroom.min()))
-        live_liq = liq[np.isfinite(liq) & (self.mirror.book.qty != 0)]
-        if live_liq.size:
-            st["min_liquidation_distance_pct"] = min(
-                st["min_liquidation_distance_pct"], float(live_liq.min())
-            )
-        st["max_abs_net_delta_base"] = max(st["max_abs_net_delta_base"], float(np.abs(delta).max()))
-        st["max_venue_exposure_usd"] = max(st["max_venue_exposure_usd"], float(exposure.max()))
-        for v, e in zip(self.mirror.venues, exposure, strict=True):
-            self.max_exposure_by_venue[v] = max(self.max_exposure_by_venue[v], float(e))
+        st["min_margin_headroom"] = min(st["min_margin_headroom"], *headroom)
+        distances = figs.liquidation[LQ_DIST_PCT].tolist()
+        for dist, qty in zip(distances, self.mirror.book.qty.tolist(), strict=True):
+            if qty != 0.0 and math.isfinite(dist) and dist < st["min_liquidation_distance_pct"]:
+                st["min_liquidation_distance_pct"] = dist
+        abs_delta = [abs(d) for d in delta]
+        st["max_abs_net_delta_base"] = max(st["max_abs_net_delta_base"], *abs_delta)
+        st["max_venue_exposure_usd"] = max(st["max_venue_exposure_usd"], *exposure)
         st["funding_drag_usd"] = max(st["funding_drag_usd"], float(figs.funding_total[FT_DRAG]))
-        breached = bool((np.abs(delta) > self._max_delta + 1e-12).any())
+        for v, e in zip(self.mirror.venues, exposure, strict=True):
+            if e > self.max_exposure_by_venue[v]:
+                self.max_exposure_by_venue[v] = e
+        breached = any(d > m + 1e-12 for d, m in zip(abs_delta, self._max_delta_list, strict=True))
         if not breached:
             self._breach_since_ns = None
         elif self._breach_since_ns is None:
@@ -185,30 +189,31 @@ class RiskController(Actor):
             killed=self._killed or self._kill_file_present(),
             data_age_ns=self._data_age(ts),
             max_data_age_ns=self._max_age_ns,
-            headroom=tuple(float(h) for h in headroom),
+            headroom=tuple(headroom),
             reducing_floor=self._reducing_floor,
             delta_breach_ns=0 if self._breach_since_ns is None else ts - self._breach_since_ns,
             delta_breach_limit_ns=int(self.settings.delta_breach_secs * _NS),
-            exposure=tuple(float(e) for e in exposure),
+            exposure=tuple(exposure),
             exposure_reducing_at=self._exposure_reducing_at,
         )
         state, reason = next_state(inputs)
         if state != self.trading_state:
-            self._set_state(ts, state, reason, headroom, delta)
+            self._set_state(ts, state, reason, min(headroom), max(abs_delta))
         if ts >= self._next_sample_ns:
             self._next_sample_ns = ts - ts % self._sample_ns + self._sample_ns
-            sample = {f"headroom_{v}": float(h) for v, h in zip(self.mirror.venues, headroom, strict=True)}
-            sample |= {
-                f"exposure_usd_{v}": float(e) for v, e in zip(self.mirror.venues, exposure, strict=True)
-            }
+            sample = {f"headroom_{v}": h for v, h in zip(self.mirror.venues, headroom, strict=True)}
+            sample |= {f"exposure_usd_{v}": e for v, e in zip(self.mirror.venues, exposure, strict=True)}
             self.msgbus.publish(TOPIC_RISK, RiskRecord(ts, "SAMPLE", "", sample))
 
-    def _set_state(self, ts: int, state: TradingState, reason: str, headroom: Any, delta: Any) -> None:
+    def _set_state(
+        self, ts: int, state: TradingState, reason: str, min_headroom: float, max_abs_delta: float
+    ) -> None:
         assert self.gate is not None
         self.trading_state = state
         self.gate.state = state
+        # The gate holds the kernel's RiskEngine: nautilus's own state follows carry's.
         self.gate._risk_engine.set_trading_state(state)
-        figures = {"min_headroom": float(headroom.min()), "max_abs_net_delta": float(np.abs(delta).max())}
+        figures = {"min_headroom": min_headroom, "max_abs_net_delta": max_abs_delta}
         self.msgbus.publish(TOPIC_RISK, RiskRecord(ts, "STATE", f"{state.name}:{reason}", figures))
         self.msgbus.publish(TOPIC_TRADING_STATE, TradingStateRecord(ts, state.name, reason))
 

@@ -1286,8 +1286,15 @@ def evaluate(book: Book, limits: LimitArrays) -> RiskFigures:
         ``liquidation`` (LQ_ROWS, positions), ``shock_headroom`` (shocks, venues), ``funding_pos``
         (FP_ROWS, positions), ``funding_total`` (FT_ROWS,), ``venue_exposure`` (VE_ROWS, venues).
     """
+    out = allocate_figures(book, limits)
+    evaluate_into(book, limits, out)
+    return out
+
+
+def allocate_figures(book: Book, limits: LimitArrays) -> RiskFigures:
+    """Output arrays for :func:`evaluate_into`, sized for ``book`` and ``limits`` (allocate once, reuse)."""
     n, m, a = book.n_positions, book.n_venues, book.n_assets
-    out = RiskFigures(
+    return RiskFigures(
         net_delta=np.empty((2, a)),
         maintenance=np.empty(n),
         venue_margin=np.empty((VM_ROWS, m)),
@@ -1297,10 +1304,13 @@ def evaluate(book: Book, limits: LimitArrays) -> RiskFigures:
         funding_total=np.empty(FT_ROWS),
         venue_exposure=np.empty((VE_ROWS, m)),
     )
+
+
+def evaluate_into(book: Book, limits: LimitArrays, out: RiskFigures) -> None:
+    """Run every book-wide kernel into ``out`` (from :func:`allocate_figures`); allocates nothing."""
     net_delta(book.ints, book.floats, out.net_delta)
     margin(book.ints, book.floats, out.maintenance, out.venue_margin)
     liquidation(book.ints, book.floats, out.liquidation)
     shock_headroom(book.ints, book.floats, limits.shocks, out.shock_headroom)
     funding_drag(book.ints, book.floats, limits.horizon_hours, out.funding_pos, out.funding_total)
     venue_exposure(book.ints, book.floats, out.venue_exposure)
-    return out

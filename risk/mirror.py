@@ -9,7 +9,7 @@ quote.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from typing import Any
 
 from nautilus_trader.cache.cache import Cache
 from nautilus_trader.model.enums import PositionSide
@@ -82,6 +82,7 @@ class BookMirror:
         self.assets = sorted({s.asset for s in specs})
         self._slot = {s.instrument_id: i for i, s in enumerate(specs)}
         self._venue_ids = [Venue(v) for v in self.venues]
+        self._slot_venue = [Venue(s.venue) for s in specs]
         self.funding_accrued = [0.0] * len(specs)
         self.book: Book = build_book(
             [
@@ -123,13 +124,14 @@ class BookMirror:
     def refresh(self) -> None:
         """Copy the current positions, marks, funding and cash into the book's arrays."""
         b = self.book
+        accounts = {v: self.portfolio.account(v) for v in self._venue_ids}
         for i, s in enumerate(self.specs):
             iid = s.instrument_id
             mark = self._mark(iid, s.kind)
             if mark > 0.0:
                 b.mark[i] = mark
             if s.kind == KIND_SPOT:
-                b.qty[i] = self._spot_balance(s)
+                b.qty[i] = self._spot_balance(accounts[self._slot_venue[i]], s)
             else:
                 qty, entry = self._position(iid)
                 b.qty[i] = qty
@@ -141,7 +143,7 @@ class BookMirror:
                         b.funding_interval_hours[i] = rate.interval / 60.0
             b.funding_accrued[i] = self.funding_accrued[i]
         for j, vid in enumerate(self._venue_ids):
-            b.venue_cash[j] = self._cash(vid)
+            b.venue_cash[j] = self._cash(accounts[vid])
 
     def _mark(self, iid: InstrumentId, kind: int) -> float:
         if kind != KIND_SPOT:
@@ -162,8 +164,8 @@ class BookMirror:
             entry = pos.avg_px_open
         return qty, entry
 
-    def _spot_balance(self, s: SlotSpec) -> float:
-        account = self.portfolio.account(Venue(s.venue))
+    @staticmethod
+    def _spot_balance(account: Any, s: SlotSpec) -> float:
         if account is None:
             return 0.0
         for ccy, bal in account.balances().items():
@@ -171,12 +173,9 @@ class BookMirror:
                 return bal.total.as_double()
         return 0.0
 
-    def _cash(self, venue: Venue) -> float:
-        account = self.portfolio.account(venue)
+    @staticmethod
+    def _cash(account: Any) -> float:
+        # float is fine here: the book is the kernels' float arena, never booked money.
         if account is None:
             return 0.0
-        total = Decimal(0)
-        for ccy, bal in account.balances().items():
-            if ccy.code in USD_LIKE:
-                total += bal.total.as_decimal()
-        return float(total)
+        return sum(bal.total.as_double() for ccy, bal in account.balances().items() if ccy.code in USD_LIKE)

@@ -83,7 +83,7 @@ _DECISION = _table(Decision)
 _MARKET = _table(MarketSample)
 _EQUITY = _table(EquitySnapshot)
 _RISK = _table(RiskEvent)
-_BUFFERED = (_MARKET, _EQUITY, _POSITION, _DECISION)
+_BUFFERED = (_MARKET, _EQUITY, _POSITION, _DECISION, _RISK)  # risk: only SAMPLE rows are buffered
 
 
 def _dec(value: Any, name: str) -> Decimal:
@@ -547,9 +547,19 @@ class Journal:
             self._commit_one(_FUNDING, row)
 
     def record_risk_event(
-        self, run_id: str, ts_ns: int, kind: str, reason: str, figures: Mapping[str, float]
+        self,
+        run_id: str,
+        ts_ns: int,
+        kind: str,
+        reason: str,
+        figures: Mapping[str, float],
+        *,
+        buffered: bool = False,
     ) -> None:
-        """Journal a risk event (denial, state change, liquidation) with its figures; committed."""
+        """Journal a risk event (denial, state change, liquidation) with its figures; committed.
+
+        ``buffered`` is for periodic samples (headroom/exposure series): batched like market samples.
+        """
         with self._lock:
             state = self._state(run_id)
             self._check_keys(figures.keys(), "risk figure")
@@ -561,7 +571,10 @@ class Journal:
                 "figures_json": canonical_json(figures),
             }
             row["seq"] = self._next(state, _RISK)
-            self._commit_one(_RISK, row)
+            if buffered:
+                self._buffer(_RISK, row)
+            else:
+                self._commit_one(_RISK, row)
 
     # ------------------------------------------------------------------ buffered records
 
