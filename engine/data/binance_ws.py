@@ -67,8 +67,10 @@ def to_raw(text: str, precision: int) -> int:
         If the text is not a plain non-negative decimal or has non-zero digits beyond ``precision``.
     """
     dot = text.find(".")
-    digits = text if dot < 0 else text[:dot] + text[dot + 1 :]
-    decimals = 0 if dot < 0 else len(text) - dot - 1
+    if dot < 0:
+        digits, decimals = text, 0
+    else:
+        digits, decimals = text.replace(".", "", 1), len(text) - dot - 1
     if decimals > FIXED_PRECISION or not digits.isdigit():
         raise BadValue(f"not a non-negative decimal: {text!r}")
     raw = int(digits) * _SCALE[decimals]
