@@ -14,7 +14,8 @@ moment, else at the next daily price; or on
 
 Decisions run once per index-price update (daily on daily data), never per quote; the latest quotes are
 read from the cache. Intents, decisions and market samples go on the message bus (``engine.records``) for
-the journal, as in ``SpotPerpCarry``.
+the journal, as in ``SpotPerpCarry``; order sending, order events and the gate check are
+``strategies.base.LeggedStrategy``'s.
 """
 
 from __future__ import annotations
@@ -27,31 +28,11 @@ from enum import Enum
 from typing import Literal
 
 import numpy as np
-from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.data import FundingRateUpdate, IndexPriceUpdate, MarkPriceUpdate, QuoteTick
-from nautilus_trader.model.enums import OrderSide, PositionSide, TimeInForce
-from nautilus_trader.model.events import (
-    OrderCanceled,
-    OrderDenied,
-    OrderExpired,
-    OrderFilled,
-    OrderRejected,
-)
-from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, Symbol, Venue
-from nautilus_trader.model.instruments import Instrument
-from nautilus_trader.trading.strategy import Strategy
+from nautilus_trader.model.events import OrderFilled
+from nautilus_trader.model.identifiers import InstrumentId, Symbol, Venue
 
 from engine.cme import CONTRACT_SIZE_BTC, CmeContract, active_contract, front_contract
-from engine.records import (
-    TOPIC_DECISION,
-    TOPIC_INTENT,
-    TOPIC_MARKET,
-    DecisionRecord,
-    IntentRecord,
-    MarketSampleRecord,
-    PairCheck,
-)
-from engine.signals.carry import quote_is_fresh, quote_is_valid
 from engine.signals.cme_basis import annualized_basis
 from engine.signals.convergence import (
     NO_TRADE,
@@ -64,22 +45,22 @@ from engine.signals.convergence import (
     spread_apr,
 )
 from engine.signals.funding import annualize_funding
-from strategies.legs import LegAction, plan_next_leg
+from strategies.base import NS_PER_SEC, LeggedStrategy, LeggedStrategyConfig
+from strategies.legs import plan_next_leg
 
-_NS_PER_SEC = 1_000_000_000
 # A daily quote stamped within the hour after midnight UTC carries the previous UTC day's close.
-_CLOSE_LAG_NS = 3_600 * _NS_PER_SEC
+_CLOSE_LAG_NS = 3_600 * NS_PER_SEC
 SETTLE_PREFIX = "SETTLE-"  # client order ids of the venue's final-settlement fills
 
 
-class CmePerpConvergenceConfig(StrategyConfig, frozen=True):
+class CmePerpConvergenceConfig(LeggedStrategyConfig, frozen=True, kw_only=True):
     """Nautilus config of ``CmePerpConvergence`` (built by ``engine.config.cme_backtest``).
 
     Spreads are annualized fractions (0.05 = 5% a year), gaps bps; ``expiry_action`` is ``roll``, ``close``
-    or ``settle``; times in seconds.
+    or ``settle``; times in seconds. The perp, leg timeout, hedge attempts, quote age, cooldown and
+    ``close_on_stop`` fields are ``LeggedStrategyConfig``'s; the defaults of the timing ones are set here.
     """
 
-    perp_instrument_id: InstrumentId
     cme_venue: str
     cme_root: str
     contracts: int
@@ -95,10 +76,8 @@ class CmePerpConvergenceConfig(StrategyConfig, frozen=True):
     min_days_to_expiry: int = 7
     max_quote_age_secs: float = 3_600.0
     leg_timeout_secs: float = 60.0
-    hedge_attempts: int = 2
     entry_cooldown_secs: float = 86_400.0
     require_globex_open: bool = True
-    close_on_stop: bool = True
 
 
 class Phase(Enum):
@@ -120,20 +99,20 @@ class PairLeg:
 
 
 def _utc_day(ts_ns: int) -> date:
-    return datetime.fromtimestamp(ts_ns // _NS_PER_SEC, tz=UTC).date()
+    return datetime.fromtimestamp(ts_ns // NS_PER_SEC, tz=UTC).date()
 
 
 def _mid(q: QuoteTick) -> float:
     return (q.bid_price.as_double() + q.ask_price.as_double()) / 2.0
 
 
-class CmePerpConvergence(Strategy):
+class CmePerpConvergence(LeggedStrategy):
     """Short CME / long perp when CME is rich (and the reverse), hedge on fills, exit on convergence."""
+
+    cfg: CmePerpConvergenceConfig
 
     def __init__(self, config: CmePerpConvergenceConfig) -> None:
         super().__init__(config)
-        self.cfg = config
-        self.perp_id = config.perp_instrument_id
         self.multiplier = CONTRACT_SIZE_BTC[config.cme_root]
         self.thresholds = ConvergenceThresholds(
             config.entry_spread_apr,
@@ -142,29 +121,20 @@ class CmePerpConvergence(Strategy):
             config.exit_gap_bps,
             config.allow_cheap,
         )
-        self._max_age_ns = int(config.max_quote_age_secs * _NS_PER_SEC)
         self.phase = Phase.FLAT
         self.side = NO_TRADE
         self.cme_qty: dict[InstrumentId, Decimal] = {}  # signed contracts per futures month
-        self.perp_qty = Decimal(0)  # signed base units
         self.cme_id: InstrumentId | None = None  # the month the pair is on (the new one while rolling)
         self.roll_from: InstrumentId | None = None
         self._contracts: dict[InstrumentId, CmeContract] = {}
         self._target = 0  # signed contracts of the futures leg at the end of the phase
-        self._working: dict[ClientOrderId, str] = {}  # open orders of ours -> leg ("cme" | "perp")
-        self._hedge_failures = 0
         self._hedge_deferred = False
-        self._stopping = False
-        self._cooldown_until_ns = 0
-        self._pair_seq = 0
-        self._pair_id: str | None = None
         self._index = 0.0
         self._rates: deque[float] = deque(maxlen=config.funding_window_settlements)
         self._interval_h = 8.0
         self._last_settled_ns = 0
         self.rolls = 0
         self.settlements = 0
-        self.perp: Instrument | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -187,23 +157,13 @@ class CmePerpConvergence(Strategy):
             self._target = int(total)
             self.side = 1 if total > 0 else -1 if total < 0 else NO_TRADE
             self.phase = Phase.ENTERING
-        self.subscribe_mark_prices(self.perp_id)
-        self.subscribe_index_prices(self.perp_id)
-        self.subscribe_funding_rates(self.perp_id)
+        self._subscribe_perp_prices()
 
-    def on_stop(self) -> None:
-        """Exit on stop when configured (runners call ``request_exit`` first, while orders still flow)."""
-        if self.cfg.close_on_stop:
-            self._stopping = True
-            self.request_exit("stop")
+    def _exit_needed(self) -> bool:
+        return not self.is_flat and self.phase is not Phase.EXITING
 
-    def request_exit(self, reason: str) -> None:
+    def _start_exit(self, ts: int, reason: str) -> None:
         """Close both legs, futures first in clips, perp hedged from fills (end of data, stop, risk)."""
-        if self.is_flat or self.phase is Phase.EXITING:
-            return
-        for order in self.cache.orders_open(strategy_id=self.id):
-            self.cancel_order(order)
-        ts = self.clock.timestamp_ns()
         self._hedge_deferred = False
         self._start_pair(ts, 0, Phase.EXITING, "EXIT", reason, self._signals(ts, self.cme_id))
 
@@ -222,13 +182,6 @@ class CmePerpConvergence(Strategy):
         """Futures leg plus perp leg, base units."""
         return self.cme_base + self.perp_qty
 
-    def _cached_position(self, instrument_id: InstrumentId) -> Decimal:
-        total = Decimal(0)
-        for pos in self.cache.positions_open(instrument_id=instrument_id, strategy_id=self.id):
-            qty = pos.quantity.as_decimal()
-            total += qty if pos.side == PositionSide.LONG else -qty
-        return total
-
     # -- the risk gate's hook -------------------------------------------------------------------------
 
     def _pair_allowed(self, legs: list[PairLeg]) -> bool:
@@ -237,14 +190,8 @@ class CmePerpConvergence(Strategy):
         Both legs go to the risk gate's ``CarryRisk.check_pair`` endpoint as one change of the book (each
         venue's margin, the counterparty limits, net delta); no answer means no.
         """
-        check = PairCheck([(leg.instrument_id.value, float(leg.qty)) for leg in legs])
-        self.msgbus.send("CarryRisk.check_pair", check)
-        if not check.approved:
-            ts = self.clock.timestamp_ns()
-            self.msgbus.publish(
-                TOPIC_DECISION, DecisionRecord(ts, str(self.id), "ENTRY_DENIED", check.reason, {})
-            )
-        return check.approved
+        pair = [(leg.instrument_id, float(leg.qty)) for leg in legs]
+        return self._check_pair(self.clock.timestamp_ns(), pair)
 
     # -- contracts --------------------------------------------------------------------------------------
 
@@ -325,14 +272,6 @@ class CmePerpConvergence(Strategy):
         )
         return sig
 
-    def _quote_ok(self, instrument_id: InstrumentId, ts: int) -> bool:
-        q: QuoteTick | None = self.cache.quote_tick(instrument_id)
-        return (
-            q is not None
-            and quote_is_fresh(ts, q.ts_event, self._max_age_ns)
-            and quote_is_valid(q.bid_price.as_double(), q.ask_price.as_double())
-        )
-
     def _tradeable(self, cme_id: InstrumentId, ts: int) -> bool:
         """Both legs quoted, fresh and valid, and the CME session open (rule 7)."""
         if self.cfg.require_globex_open and not globex_open(ts):
@@ -392,24 +331,14 @@ class CmePerpConvergence(Strategy):
         perp_q = self.cache.quote_tick(self.perp_id)
         if perp_q is None or self._index <= 0:
             return
-        self.msgbus.publish(
-            TOPIC_MARKET,
-            MarketSampleRecord(
-                ts_ns=ts,
-                basis_bps=sig["gap_bps"],
-                funding_apr_pct=sig["funding_apr_pct"],
-                spot_mid=Decimal(str(self._index)),
-                perp_mid=(perp_q.bid_price.as_decimal() + perp_q.ask_price.as_decimal()) / 2,
-            ),
-        )
+        self._publish_sample(ts, sig["gap_bps"], sig["funding_apr_pct"], Decimal(str(self._index)), perp_q)
 
     # -- pairs and rolls --------------------------------------------------------------------------------
 
     def _start_pair(
         self, ts: int, target: int, phase: Phase, action: str, reason: str, sig: dict[str, float]
     ) -> None:
-        self._pair_seq += 1
-        self._pair_id = f"P{self._pair_seq}"
+        self._next_pair_id()
         self._target = target
         self._hedge_failures = 0
         self.phase = phase
@@ -421,20 +350,13 @@ class CmePerpConvergence(Strategy):
         nxt = self._contract_id(self._entry_contract(day))
         if nxt == self.cme_id or not self._tradeable(nxt, ts):
             return  # the next month is not quoted yet: try again at the next decision
-        self._pair_seq += 1
-        self._pair_id = f"P{self._pair_seq}"
+        self._next_pair_id()
         self.roll_from, self.cme_id = self.cme_id, nxt
         self._target = int(sum(self.cme_qty.values(), Decimal(0)))
         self.phase = Phase.ROLLING
         self.rolls += 1
         self._decide(ts, "ROLL", f"{self.roll_from.symbol} -> {nxt.symbol}", sig)
         self._step(ts)
-
-    def _decide(self, ts: int, action: str, reason: str, sig: dict[str, float] | None = None) -> None:
-        self.msgbus.publish(
-            TOPIC_DECISION,
-            DecisionRecord(ts, str(self.id), action, reason, sig if sig is not None else {}),
-        )
 
     def _step(self, ts: int) -> None:
         """Send the next order of the phase, or finish it, from fills only."""
@@ -444,7 +366,6 @@ class CmePerpConvergence(Strategy):
             self._step_roll(ts)
             return
         assert self.perp is not None
-        legs_working = set(self._working.values())
         step = plan_next_leg(
             self.cme_base,
             self.perp_qty,
@@ -453,15 +374,11 @@ class CmePerpConvergence(Strategy):
             self.multiplier,
             self.perp.size_increment.as_decimal(),
         )
-        if step.action is LegAction.HEDGE:
-            if "perp" not in legs_working:
-                self._send(self.perp_id, step.qty, "perp", "hedge", ts)
-        elif step.action is LegAction.CLIP:
-            if not legs_working:
-                contracts = step.qty / self.multiplier
-                self._send(self._clip_instrument(contracts), contracts, "cme", "clip", ts)
-        elif not legs_working:
-            self._finish_phase()
+        self._take_leg_step(ts, step)
+
+    def _send_clip(self, qty: Decimal, ts: int) -> None:
+        contracts = qty / self.multiplier  # the planner works in base units; the venue takes contracts
+        self._send(self._clip_instrument(contracts), contracts, "cme", "clip", ts)
 
     def _clip_instrument(self, contracts: Decimal) -> InstrumentId:
         """Where a futures clip goes: the pair's month when adding, else a month whose position it reduces."""
@@ -502,7 +419,7 @@ class CmePerpConvergence(Strategy):
             self.phase = Phase.ENTERING
             self._step(ts)
 
-    def _finish_phase(self) -> None:
+    def _finish_phase(self, ts: int) -> None:
         for iid in [i for i, q in self.cme_qty.items() if not q]:
             if iid != self.cme_id:
                 self.cme_qty.pop(iid)
@@ -515,100 +432,36 @@ class CmePerpConvergence(Strategy):
             self.cme_id = None
             self.roll_from = None
 
-    def _send(self, instrument_id: InstrumentId, qty: Decimal, leg: str, reason: str, ts: int) -> None:
-        instrument = self.cache.instrument(instrument_id)
-        assert instrument is not None
-        order = self.order_factory.market(
-            instrument_id=instrument_id,
-            order_side=OrderSide.BUY if qty > 0 else OrderSide.SELL,
-            quantity=instrument.make_qty(abs(qty)),
-            time_in_force=TimeInForce.IOC,
-        )
-        self._working[order.client_order_id] = leg
-        self.msgbus.publish(
-            TOPIC_INTENT,
-            IntentRecord(
-                ts_ns=ts,
-                client_order_id=order.client_order_id.value,
-                instrument_id=instrument_id.value,
-                side=order.side_string(),
-                quantity=abs(qty),
-                order_type="MARKET",
-                pair_id=self._pair_id,
-                leg=leg,
-                reason=reason,
-            ),
-        )
-        self.clock.set_time_alert_ns(
-            f"leg-timeout-{order.client_order_id.value}",
-            ts + int(self.cfg.leg_timeout_secs * _NS_PER_SEC),
-            self._on_leg_timeout,
-        )
-        self.submit_order(order)
+    # -- fills and failed legs -------------------------------------------------------------------------
 
-    def _on_leg_timeout(self, event: object) -> None:
-        name: str = event.name  # type: ignore[attr-defined]
-        coid = ClientOrderId(name.removeprefix("leg-timeout-"))
-        order = self.cache.order(coid)
-        if order is not None and coid in self._working and not order.is_closed:
-            self.log.warning(f"leg {self._working[coid]} not filled within timeout, canceling {coid}")
-            self.cancel_order(order)
+    def _book_fill(self, instrument_id: InstrumentId, signed_qty: Decimal) -> None:
+        if instrument_id == self.perp_id:
+            self.perp_qty += signed_qty
+        elif instrument_id.venue.value == self.cfg.cme_venue:
+            self.cme_qty[instrument_id] = self.cme_qty.get(instrument_id, Decimal(0)) + signed_qty
 
-    # -- order events ----------------------------------------------------------------------------------
+    def _on_external_fill(self, event: OrderFilled) -> bool:
+        if not event.client_order_id.value.startswith(SETTLE_PREFIX):
+            return True
+        # The venue settled the future at expiry: the pair is over. The perp is closed now if it is quoted at
+        # this moment (the fixing), else at the next daily price.
+        self.settlements += 1
+        self._next_pair_id()
+        self._target = 0
+        self.phase = Phase.EXITING
+        self._decide(event.ts_event, "SETTLED", f"{event.instrument_id.symbol} settled at {event.last_px}")
+        if not self._quote_ok(self.perp_id, event.ts_event):
+            self._hedge_deferred = True
+            return False
+        return True
 
-    def on_order_filled(self, event: OrderFilled) -> None:
-        """Book the fill on the leg tally and take the next step from it."""
-        qty = event.last_qty.as_decimal()
-        signed = qty if event.order_side == OrderSide.BUY else -qty
-        iid = event.instrument_id
-        if iid == self.perp_id:
-            self.perp_qty += signed
-        elif iid.venue.value == self.cfg.cme_venue:
-            self.cme_qty[iid] = self.cme_qty.get(iid, Decimal(0)) + signed
-        order = self.cache.order(event.client_order_id)
-        if order is not None and order.is_closed:
-            self._working.pop(event.client_order_id, None)
-        if event.client_order_id.value.startswith(SETTLE_PREFIX):
-            # The venue settled the future at expiry: the pair is over. The perp is closed now if it is quoted
-            # at this moment (the fixing), else at the next daily price.
-            self.settlements += 1
-            self._pair_seq += 1
-            self._pair_id = f"P{self._pair_seq}"
-            self._target = 0
-            self.phase = Phase.EXITING
-            self._decide(event.ts_event, "SETTLED", f"{iid.symbol} settled at {event.last_px}")
-            if not self._quote_ok(self.perp_id, event.ts_event):
-                self._hedge_deferred = True
-                return
-        if self.is_running or self._stopping:
-            self._step(event.ts_event)
-
-    def on_order_denied(self, event: OrderDenied) -> None:
-        """A leg never reached the venue."""
-        self._leg_failed(event.client_order_id, event.ts_event, f"denied: {event.reason}")
-
-    def on_order_rejected(self, event: OrderRejected) -> None:
-        """The venue refused a leg."""
-        self._leg_failed(event.client_order_id, event.ts_event, f"rejected: {event.reason}")
-
-    def on_order_canceled(self, event: OrderCanceled) -> None:
-        """A leg was canceled (timeout): what filled is booked; the rest is retried or unwound."""
-        self._leg_failed(event.client_order_id, event.ts_event, "canceled")
-
-    def on_order_expired(self, event: OrderExpired) -> None:
-        """An IOC leg expired unfilled (no liquidity)."""
-        self._leg_failed(event.client_order_id, event.ts_event, "expired")
-
-    def _leg_failed(self, coid: ClientOrderId, ts: int, why: str) -> None:
-        leg = self._working.pop(coid, None)
-        if leg is None or not (self.is_running or self._stopping):
-            return
+    def _on_leg_failure(self, leg: str, ts: int, why: str) -> None:
         if leg == "cme":
             # Nothing to hedge beyond what filled. An entry stops adding; an exit or roll resumes at the next
             # decision (not now: a refused order must not be resent in a loop).
             if self.phase is Phase.ENTERING:
                 self._target = int(sum(self.cme_qty.values(), Decimal(0)))
-                self._cooldown_until_ns = ts + int(self.cfg.entry_cooldown_secs * _NS_PER_SEC)
+                self._cool_down(ts)
             self._decide(ts, "LEG_FAILED", f"cme {why}")
             if self.phase is Phase.ENTERING:
                 self._step(ts)
@@ -619,7 +472,7 @@ class CmePerpConvergence(Strategy):
             self._target = int(-self.perp_qty / self.multiplier)
             if self.phase is Phase.ROLLING:
                 self.phase = Phase.EXITING if self._target == 0 else Phase.ENTERING
-            self._cooldown_until_ns = ts + int(self.cfg.entry_cooldown_secs * _NS_PER_SEC)
+            self._cool_down(ts)
             self._decide(ts, "UNWIND", f"perp {why}")
             return
         self._decide(ts, "HEDGE_RETRY", f"perp {why}")

@@ -3,15 +3,12 @@
 The engine has two MARGIN venues, separate counterparties with their own balances: the CME venue (USD,
 ``FuturesContract`` per month, per-contract fees, the final-settlement module) and the perp venue (as in the
 spot-perp backtest, with the funding settlement module). The daily events come from
-``engine.data.cme_replay``; the strategy is ``CmePerpConvergence``. Journal, recorder and report are the
-spot-perp runner's, unchanged.
+``engine.data.cme_replay``; the strategy is ``CmePerpConvergence``. Journal, replay, exit and report are
+``engine.backtest.session``'s, as for the spot-perp runner; this module adds the convergence facts.
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -20,18 +17,17 @@ from pathlib import Path
 from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
 from nautilus_trader.backtest.models import PerContractFeeModel
 from nautilus_trader.config import LoggingConfig, RiskEngineConfig
-from nautilus_trader.core.data import Data
 from nautilus_trader.model.currencies import USD
 from nautilus_trader.model.enums import AccountType, OmsType
 from nautilus_trader.model.identifiers import InstrumentId, TraderId, Venue
 from nautilus_trader.model.instruments import CryptoPerpetual, FuturesContract
 from nautilus_trader.model.objects import Money
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from engine.accounting import venue_equity_usd
-from engine.backtest.assembly import build_perp
+from engine.backtest.assembly import StreamWrap, build_perp
 from engine.backtest.cme_settlement import ExpirySettlementModule
 from engine.backtest.funding import FundingSettlementModule
+from engine.backtest.session import BacktestSession
 from engine.cme import CmeContract, front_contract, futures_contract
 from engine.config.cme_backtest import (
     CmeBacktestConfig,
@@ -46,10 +42,7 @@ from engine.data.spot_daily import load_spot_daily
 from engine.data.stats import LoadStats
 from engine.errors import ConfigError
 from engine.instruments import currency
-from engine.journal.journal import Journal, remove_sqlite_journal
 from engine.paths import require_file
-from engine.recorder import JournalRecorder
-from engine.report import RunFacts, write_report
 from engine.signals.convergence import hedge_for_contracts
 from risk.controller import RiskController
 from risk.mirror import slot_spec
@@ -65,7 +58,6 @@ __all__ = [
 
 STRATEGY_NAME = "CmePerpConvergence"
 NS_PER_HOUR = 3_600 * 1_000_000_000
-StreamWrap = Callable[[Iterator[list[Data]]], Iterator[list[Data]]]
 
 
 @dataclass
@@ -90,12 +82,6 @@ class CmeBacktestResult:
     summary: dict[str, object]
     assembled: CmeAssembled
     strategy: CmePerpConvergence
-
-
-def run_id_for(cfg: CmeBacktestConfig) -> str:
-    """A deterministic run id: the run name plus a digest of the whole config (reruns share it)."""
-    digest = hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:12]
-    return f"{cfg.run.name}-{digest}"
 
 
 def _contracts_in_window(bars: list[CmeOutrightBar], root: str, first: date, last: date) -> list[CmeContract]:
@@ -251,30 +237,19 @@ def run_cme_backtest(
     log_level : str
         Nautilus log level (``OFF`` bypasses logging).
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    wall0 = time.perf_counter()
-    wrap, bar = _progress(cfg, progress)
-    try:
+    session = BacktestSession(cfg, out_dir, STRATEGY_NAME)
+    with session.progress(progress) as wrap:
         a = build_cme_engine(cfg, data_root, log_level, wrap)
-        return _replay(a, cfg, out_dir, wall0)
-    finally:
-        if bar is not None:
-            bar.stop()
+        return _replay(a, cfg, session)
 
 
-def _replay(a: CmeAssembled, cfg: CmeBacktestConfig, out_dir: Path, wall0: float) -> CmeBacktestResult:
-    run_id = run_id_for(cfg)
-    journal_path = out_dir / "journal.sqlite"
-    if cfg.journal.url is None:
-        remove_sqlite_journal(journal_path)  # a rerun into the same folder starts from an empty journal
-    journal = Journal(cfg.journal.url or f"sqlite:///{journal_path}", durable=False)
-    journal.start_run(
-        run_id, STRATEGY_NAME, cfg.environment, cfg.model_dump_json(), start_ns=cfg.run.start_ns, replace=True
-    )
+def _replay(a: CmeAssembled, cfg: CmeBacktestConfig, session: BacktestSession) -> CmeBacktestResult:
+    session.open_journal()
     kernel = a.engine.kernel
     # The risk gate goes on the bus before any strategy can send; CME performance bonds and the perp venue's
     # margin rates are the two counterparties' maintenance/initial rates in its book.
-    specs = [slot_spec(f, mmr=cfg.cme.margin_maint, imr=cfg.cme.margin_init) for f in a.futures.values()]
+    mmr, imr = float(cfg.cme.margin_maint), float(cfg.cme.margin_init)  # slot_spec takes floats
+    specs = [slot_spec(f, mmr=mmr, imr=imr) for f in a.futures.values()]
     controller = RiskController(cfg.risk, [*specs, slot_spec(a.perp)])
     a.engine.add_actor(controller)
     controller.attach(kernel)
@@ -290,70 +265,27 @@ def _replay(a: CmeAssembled, cfg: CmeBacktestConfig, out_dir: Path, wall0: float
         }
         return sum(by_venue.values(), Decimal(0)), by_venue
 
-    recorder = JournalRecorder(journal, run_id, kernel.msgbus, kernel.cache, equity)
-    # Replay without finalizing, then exit while the kernel still runs, so that the exit's hedges still reach
-    # the venue (as in the spot-perp runner).
-    a.engine.run(start=cfg.run.start, end=cfg.run.end, streaming=True)
-    if cfg.strategy.close_on_stop:
-        now = kernel.clock.timestamp_ns()
-        strategy.request_exit("end_of_data")
-        a.engine.run(start=now, end=now, streaming=True)
-    a.engine.end()
-    a.funding.flush()
-    end_ns = kernel.clock.timestamp_ns()
-    recorder.snapshot_equity(end_ns)
-    journal.finish_run(run_id, "COMPLETED", end_ns=end_ns)
-    first = journal.first_equity(run_id)
+    session.replay(a.engine, strategy, a.funding, equity)
     multiplier = next(iter(a.futures.values())).multiplier.as_decimal() if a.futures else Decimal(1)
-    facts = RunFacts(
-        strategy=STRATEGY_NAME,
-        start_ns=cfg.run.start_ns,
-        end_ns=cfg.run.end_ns,
-        events=sum(s.events for s in a.stats),
-        wall_seconds=time.perf_counter() - wall0,
-        bad_lines=sum(s.bad_lines for s in a.stats),
-        initial_equity_usd=first.equity_usd if first is not None else Decimal(0),
-        quote_currency=cfg.perp.quote,
-        extra={
-            "data": [s.as_dict() for s in a.stats],
-            "risk": controller.summary(),
-            "convergence": {
-                "contract_root": cfg.cme.root,
-                "contract_size_base": multiplier,
-                "contracts": cfg.strategy.contracts,
-                "expiry_action": cfg.strategy.expiry_action,
-                "rolls": strategy.rolls,
-                "settlements": len(a.settlement.ledger.settlements),
-                "settled": [s.instrument_id for s in a.settlement.ledger.settlements],
-                # What the perp cannot match of a full position (below one perp lot, so below one contract).
-                "residual_delta_base": hedge_for_contracts(
-                    cfg.strategy.contracts, multiplier, a.perp.size_increment.as_decimal()
-                )[1],
-                "final_net_delta_base": strategy.net_delta_base,
-            },
-        },
+    convergence = {
+        "contract_root": cfg.cme.root,
+        "contract_size_base": multiplier,
+        "contracts": cfg.strategy.contracts,
+        "expiry_action": cfg.strategy.expiry_action,
+        "rolls": strategy.rolls,
+        "settlements": len(a.settlement.ledger.settlements),
+        "settled": [s.instrument_id for s in a.settlement.ledger.settlements],
+        # What the perp cannot match of a full position (below one perp lot, so below one contract).
+        "residual_delta_base": hedge_for_contracts(
+            cfg.strategy.contracts, multiplier, a.perp.size_increment.as_decimal()
+        )[1],
+        "final_net_delta_base": strategy.net_delta_base,
+    }
+    summary = session.report(
+        a.engine,
+        a.stats,
+        cfg.perp.quote,
+        {"risk": controller.summary(), "convergence": convergence},
         base_multipliers={iid.value: multiplier for iid in cme_ids},
     )
-    summary = write_report(journal, run_id, out_dir, facts)
-    journal.close()
-    a.engine.dispose()
-    return CmeBacktestResult(run_id, out_dir, summary, a, strategy)
-
-
-def _progress(cfg: CmeBacktestConfig, enabled: bool) -> tuple[StreamWrap | None, Progress | None]:
-    """A rich progress bar over the run's time span, advanced once per streamed chunk."""
-    if not enabled:
-        return None, None
-    span = max(cfg.run.end_ns - cfg.run.start_ns, 1)
-    bar = Progress(
-        TextColumn("[bold]replay"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn()
-    )
-    task = bar.add_task("replay", total=100.0)
-    bar.start()
-
-    def track(chunks: Iterator[list[Data]]) -> Iterator[list[Data]]:
-        for chunk in chunks:
-            bar.update(task, completed=min(100.0, 100.0 * (chunk[-1].ts_init - cfg.run.start_ns) / span))
-            yield chunk
-
-    return track, bar
+    return CmeBacktestResult(session.run_id, session.out_dir, summary, a, strategy)
