@@ -47,12 +47,21 @@ _BINANCE_TESTNETS = frozenset(
         "demo-api.binance.com",
         "demo-fapi.binance.com",
         "demo-dapi.binance.com",
+        # websocket streams of the same testnets
+        "stream.testnet.binance.vision",
+        "ws-api.testnet.binance.vision",
+        "fstream.binancefuture.com",
+        "dstream.binancefuture.com",
+        "demo-stream.binance.com",
+        "demo-ws-api.binance.com",
     }
 )
 TESTNET_HOSTS: dict[str, frozenset[str]] = {
     "binance": _BINANCE_TESTNETS,
     "binanceusdm": _BINANCE_TESTNETS,
-    "bybit": frozenset({"api-testnet.bybit.com", "api-demo.bybit.com"}),
+    "bybit": frozenset(
+        {"api-testnet.bybit.com", "api-demo.bybit.com", "stream-testnet.bybit.com", "stream-demo.bybit.com"}
+    ),
     "okx": frozenset(),
 }
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -124,6 +133,12 @@ class VenueSettings(StrictModel):
     client: ClientKind = "ccxt"
     symbol: str = Field(min_length=3, description="ccxt unified symbol, e.g. BTC/USDT or BTC/USDT:USDT")
     base_url: str | None = None
+    market_data: Literal["rest", "ws"] = Field(
+        default="rest", description="quotes by REST polling, or by ccxt.pro websocket (marks stay polled)"
+    )
+    ws_base_url: str | None = Field(
+        default=None, description="websocket host override (default: from base_url)"
+    )
     api_key_env: str | None = None
     api_secret_env: str | None = None
     api_passphrase_env: str | None = None
@@ -140,14 +155,14 @@ class VenueSettings(StrictModel):
             )
         return v
 
-    @field_validator("base_url")
+    @field_validator("base_url", "ws_base_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
         if v is None:
             return v
         parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {v!r}")
+        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
+            raise ValueError(f"not an http(s)/ws(s) URL: {v!r}")
         return v.rstrip("/")
 
     @field_validator("starting_balances")
@@ -220,8 +235,10 @@ class LiveConfig(StrictModel):
         if not self.perp.is_perp:
             raise ValueError(f"perp.symbol {self.perp.symbol!r} is not a swap symbol BASE/QUOTE:SETTLE")
         for leg_name, leg in (("spot", self.spot), ("perp", self.perp)):
-            if leg.base_url is not None:
-                check_hosts(leg.exchange, self.environment, [leg.base_url], f"{leg_name}.base_url")
+            for field_name in ("base_url", "ws_base_url"):
+                url = getattr(leg, field_name)
+                if url is not None:
+                    check_hosts(leg.exchange, self.environment, [url], f"{leg_name}.{field_name}")
             if self.environment != "paper" and (leg.api_key_env is None or leg.api_secret_env is None):
                 raise ValueError(
                     f"{leg_name}: api_key_env and api_secret_env are required in {self.environment}"

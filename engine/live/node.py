@@ -58,7 +58,7 @@ from engine.records import TOPIC_RISK, TOPIC_TRADING_STATE, RiskRecord, TradingS
 from engine.strategy_factory import spot_perp_carry_config
 from engine.venues.ccxt_data import CcxtDataClient
 from engine.venues.ccxt_exec import CcxtExecutionClient
-from engine.venues.connect import open_exchange
+from engine.venues.connect import open_exchange, open_ws_exchange
 from engine.venues.errors import VenueError, retry_read
 from engine.venues.health import TOPIC_VENUE_HEALTH, RateLimitMonitor, VenueHealthRecord
 from engine.venues.instruments import VenueMarket, market_for
@@ -313,8 +313,21 @@ def build_node(
             kernel.clock.timestamp_ns,
         )
         market = markets[name]
+        ws = (
+            open_ws_exchange(leg, cfg.environment, enable_rate_limit=enable_rate_limit)
+            if leg.market_data == "ws"
+            else None
+        )
         dc = CcxtDataClient(
-            loop, exchange, market, kernel.msgbus, kernel.cache, kernel.clock, leg.poll_interval_secs, False
+            loop,
+            exchange,
+            market,
+            kernel.msgbus,
+            kernel.cache,
+            kernel.clock,
+            leg.poll_interval_secs,
+            False,
+            ws,
         )
         dc.health = health
         kernel.data_engine.register_client(dc)

@@ -9,8 +9,8 @@ Timestamps: ``ts_event`` and ``ts_init`` are the node clock at receipt. Venue ti
 ``ts_event`` because the strategy's staleness check compares quote ages on the node clock (a replaying
 emulator's clock runs in the past).
 
-ccxt.pro websockets are not used yet (see the module's report in docs): polling is what runs against the
-loopback emulator, which serves REST only.
+Quotes come by REST polling, or (``ws_exchange`` given, config ``market_data = "ws"``) from the venue's
+book-ticker websocket through ccxt.pro (``watch_bids_asks``); marks, index and funding are always polled.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
+import ccxt
 import ccxt.async_support as ccxt_async
 from nautilus_trader.cache.cache import Cache
 from nautilus_trader.common.component import LiveClock, MessageBus
@@ -42,8 +43,8 @@ from nautilus_trader.model.identifiers import ClientId, Venue
 from nautilus_trader.model.objects import Price
 
 from engine.data.binance_ws import REFERENCE_PRICE_PRECISION
-from engine.venues.ccxt_poll import BookTop, PerpMarks, fetch_book_top, fetch_perp_marks
-from engine.venues.errors import RateLimitedError, VenueError
+from engine.venues.ccxt_poll import BookTop, PerpMarks, book_from_ticker, fetch_book_top, fetch_perp_marks
+from engine.venues.errors import RateLimitedError, VenueError, translate
 from engine.venues.health import RateLimitMonitor
 from engine.venues.instruments import VenueMarket, is_perp
 
@@ -87,6 +88,7 @@ class CcxtDataClient(LiveMarketDataClient):
         clock: LiveClock,
         poll_interval_secs: float = 1.0,
         close_exchange: bool = True,
+        ws_exchange: ccxt_async.Exchange | None = None,
     ) -> None:
         venue = market.instrument.id.venue
         super().__init__(
@@ -103,6 +105,9 @@ class CcxtDataClient(LiveMarketDataClient):
         self.poll_interval_secs = poll_interval_secs
         self._close_exchange = close_exchange
         self._poll_task: asyncio.Task[None] | None = None
+        self.ws_exchange = ws_exchange
+        self._ws_task: asyncio.Task[None] | None = None
+        self.ws_messages = 0
         self._last_book: BookTop | None = None
         self.polls = 0
         self.poll_errors = 0
@@ -118,14 +123,44 @@ class CcxtDataClient(LiveMarketDataClient):
         self._cache.add_instrument(instrument)
         self._handle_data(instrument)
         await self.poll_once()  # the first quote is in the cache before the strategy starts
-        self._poll_task = self.create_task(self._poll_loop(), log_msg=f"poll {instrument.id}")
+        if self.ws_exchange is not None:
+            self._ws_task = self.create_task(self._ws_loop(), log_msg=f"stream {instrument.id}")
+        if self.ws_exchange is None or is_perp(instrument):
+            self._poll_task = self.create_task(self._poll_loop(), log_msg=f"poll {instrument.id}")
 
     async def _disconnect(self) -> None:
-        if self._poll_task is not None:
-            self._poll_task.cancel()
-            self._poll_task = None
+        for task in (self._poll_task, self._ws_task):
+            if task is not None:
+                task.cancel()
+        self._poll_task = self._ws_task = None
+        if self.ws_exchange is not None:
+            await self.ws_exchange.close()
         if self._close_exchange:
             await self.exchange.close()
+
+    async def _ws_loop(self) -> None:
+        """Quotes from the venue's book-ticker stream (ccxt.pro ``watch_bids_asks``); reconnects on errors."""
+        assert self.ws_exchange is not None
+        symbol = self.market.ccxt_symbol
+        backoff = 0.5
+        while True:
+            try:
+                tickers = await self.ws_exchange.watch_bids_asks([symbol])
+            except ccxt.BaseError as exc:
+                err = translate(exc, placing_order=False)
+                self._log.warning(f"stream {symbol}: {type(err).__name__}: {exc}; reconnecting in {backoff}s")
+                if self.health is not None and isinstance(err, RateLimitedError):
+                    self.health.rate_limited()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            received = time.perf_counter_ns()
+            backoff = 0.5
+            self.ws_messages += 1
+            ticker = tickers.get(symbol)
+            book = book_from_ticker(ticker) if ticker is not None else None
+            if book is not None:
+                self._publish_book(book, received)
 
     async def _poll_loop(self) -> None:
         while True:
@@ -136,7 +171,8 @@ class CcxtDataClient(LiveMarketDataClient):
         """Poll the book (and marks for a perp) once and publish what changed; venue errors are logged."""
         self.polls += 1
         try:
-            book = await fetch_book_top(self.exchange, self.market.ccxt_symbol)
+            streaming = self.ws_exchange is not None and self._ws_task is not None
+            book = None if streaming else await fetch_book_top(self.exchange, self.market.ccxt_symbol)
             received = time.perf_counter_ns()
             marks = (
                 await fetch_perp_marks(self.exchange, self.market.ccxt_symbol)

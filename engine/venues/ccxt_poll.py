@@ -50,16 +50,15 @@ class PerpMarks:
     ts_ms: int | None
 
 
-def _book_from_ticker(t: dict[str, Any]) -> BookTop | None:
-    info = t.get("info") or {}
-    bid = info.get("bidPrice") if isinstance(info, dict) else None
-    ask = info.get("askPrice") if isinstance(info, dict) else None
-    bid_size = info.get("bidQty") if isinstance(info, dict) else None
-    ask_size = info.get("askQty") if isinstance(info, dict) else None
-    bid = bid or dec_str(t.get("bid"))
-    ask = ask or dec_str(t.get("ask"))
-    bid_size = bid_size or dec_str(t.get("bidVolume")) or "0"
-    ask_size = ask_size or dec_str(t.get("askVolume")) or "0"
+def book_from_ticker(t: dict[str, Any]) -> BookTop | None:
+    """A ccxt ticker (REST or stream) as a `BookTop`, the venue's own strings preferred; None if no book."""
+    info = t.get("info")
+    raw: dict[str, Any] = info if isinstance(info, dict) else {}
+    # Binance REST bookTicker: bidPrice/bidQty/...; Binance bookTicker stream: b/B/a/A.
+    bid = raw.get("bidPrice") or raw.get("b") or dec_str(t.get("bid"))
+    ask = raw.get("askPrice") or raw.get("a") or dec_str(t.get("ask"))
+    bid_size = raw.get("bidQty") or raw.get("B") or dec_str(t.get("bidVolume")) or "0"
+    ask_size = raw.get("askQty") or raw.get("A") or dec_str(t.get("askVolume")) or "0"
     if bid is None or ask is None:
         return None
     ts = t.get("timestamp")
@@ -75,11 +74,11 @@ async def fetch_book_top(exchange: ccxt_async.Exchange, symbol: str) -> BookTop 
         )
         t = tickers.get(symbol)
         if t is not None:
-            book = _book_from_ticker(t)
+            book = book_from_ticker(t)
             if book is not None:
                 return book
     ticker = await retry_read(lambda: exchange.fetch_ticker(symbol), exchange=exchange, policy=POLL_POLICY)
-    return _book_from_ticker(ticker)
+    return book_from_ticker(ticker)
 
 
 async def fetch_perp_marks(exchange: ccxt_async.Exchange, symbol: str) -> PerpMarks | None:

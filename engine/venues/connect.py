@@ -11,11 +11,13 @@
 from __future__ import annotations
 
 from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
 
 from engine.config.live import Credentials, Environment, UnsafeHostError, VenueSettings, check_hosts
-from engine.venues.ccxt_factory import create_async_exchange
+from engine.venues.ccxt_factory import create_async_exchange, rewrite_host
 
 # Where each exchange takes a client order id on order lookups (ccxt's unified ``clientOrderId`` param is
 # mapped to newClientOrderId / orderLinkId / clOrdId on create by ccxt itself).
@@ -83,3 +85,50 @@ def open_exchange(
             return exchange  # OKX demo: production host + header, checked above
     check_hosts(leg.exchange, environment, resolved_urls(exchange), f"{leg.venue} ({leg.exchange}) client")
     return exchange
+
+
+def _ws_base(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    scheme = {"https": "wss", "http": "ws"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, parts.path, "", ""))
+
+
+def _point_ws(node: Any, base_url: str | None, ws_base_url: str) -> Any:
+    """Rewrite a ccxt URL table: websocket entries to ``ws_base_url``'s host, REST ones to ``base_url``'s."""
+    if isinstance(node, str):
+        if node.startswith(("ws://", "wss://")):
+            return rewrite_host(node, ws_base_url)
+        return rewrite_host(node, base_url) if base_url is not None and "://" in node else node
+    if isinstance(node, dict):
+        return {k: _point_ws(v, base_url, ws_base_url) for k, v in node.items()}
+    return node
+
+
+def open_ws_exchange(
+    leg: VenueSettings, environment: Environment, *, enable_rate_limit: bool = True
+) -> ccxt_async.Exchange:
+    """A ccxt.pro exchange for ``leg``'s public websocket streams (no credentials), hosts checked as REST.
+
+    Raises
+    ------
+    UnsafeHostError
+        A paper/testnet client would reach a host that is neither loopback nor a testnet/demo host.
+    """
+    cls = getattr(ccxt_pro, leg.exchange)
+    options: dict[str, Any] = {"fetchCurrencies": False, "maxRetriesOnFailure": 0}
+    if leg.exchange in ("binance", "binanceusdm"):
+        options["fetchMarkets"] = {"types": ["linear" if leg.is_perp else "spot"]}
+        options["fetchMargins"] = False
+    if leg.exchange in ("bybit", "okx"):
+        options["defaultType"] = "swap" if leg.is_perp else "spot"
+    exchange = cls({"enableRateLimit": enable_rate_limit, "timeout": leg.timeout_ms, "options": options})
+    if leg.base_url is None and environment != "live":
+        exchange.set_sandbox_mode(True)  # REST (markets) on the testnet tables; streams overridden below
+    ws_base = leg.ws_base_url or (_ws_base(leg.base_url) if leg.base_url is not None else None)
+    if ws_base is not None:
+        urls = cast(dict[str, Any], exchange.urls)
+        urls["api"] = _point_ws(urls["api"], leg.base_url, _ws_base(ws_base))
+    elif leg.exchange == "okx" and environment != "live":
+        return cast(ccxt_async.Exchange, exchange)  # OKX demo streams: production host, demo flag
+    check_hosts(leg.exchange, environment, resolved_urls(exchange), f"{leg.venue} ({leg.exchange}) stream")
+    return cast(ccxt_async.Exchange, exchange)

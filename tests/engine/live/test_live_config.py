@@ -20,7 +20,7 @@ from engine.config.live import (
 )
 from engine.errors import ConfigError
 from engine.paths import PROJECT_ROOT
-from engine.venues.connect import open_exchange, resolved_urls
+from engine.venues.connect import open_exchange, open_ws_exchange, resolved_urls
 
 EMULATOR_TOML = PROJECT_ROOT / "configs/paper/emulator.toml"
 TESTNET_TOML = PROJECT_ROOT / "configs/paper/binance_testnet.toml"
@@ -145,3 +145,23 @@ def test_paper_client_when_ccxt_tables_point_at_mainnet_then_refused(monkeypatch
     monkeypatch.setattr(ccxt_async.binance, "set_sandbox_mode", lambda self, enabled: None)
     with pytest.raises(UnsafeHostError, match=re.escape("api.binance.com")):
         open_exchange(cfg, "paper", None)
+
+
+def test_paper_config_when_stream_url_is_mainnet_then_refused_naming_the_host(tmp_path: Path) -> None:
+    raw = _raw()
+    raw["spot"]["market_data"] = "ws"
+    raw["spot"]["ws_base_url"] = "wss://stream.binance.com:9443"
+    with pytest.raises(ConfigError) as err:
+        load_live_config(_write(tmp_path, raw))
+    assert "stream.binance.com" in str(err.value) and "spot.ws_base_url" in str(err.value)
+
+
+def test_paper_stream_client_when_no_urls_then_testnet_streams_only() -> None:
+    raw = _raw(TESTNET_TOML)
+    raw["spot"].pop("base_url")
+    raw["spot"]["market_data"] = "ws"
+    cfg = LiveConfig.model_validate(raw)
+    exchange = open_ws_exchange(cfg.spot, "paper")
+    hosts = {u.split("/")[2].split(":")[0] for u in resolved_urls(exchange)}
+    assert "stream.testnet.binance.vision" in hosts
+    assert not {h for h in hosts if h.endswith("binance.com") and not h.startswith("demo-")}
