@@ -10,7 +10,8 @@
 - ``carry kill CONFIG``: writes the kill-switch flag ``<run.dir>/KILL``; the running node sees it within
   ``node.kill_poll_secs``, exits the carry (clip by clip, hedged), cancels what is open and stops.
 
-Exit code 2 on a refused config or a node that cannot start; messages never contain credentials.
+Exit code 2 on a refused config or a node that cannot start, 1 when orders were left open at the venue
+(journaled ``OPEN_AT_STOP``); messages never contain credentials.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ def _run(config: Path, duration: float | None, allowed: tuple[str, ...], confirm
         f"run [bold]{outcome.run_id}[/] {outcome.status} ({outcome.reason}): "
         f"{outcome.orders} orders, {outcome.fills} fills; journal {outcome.journal_url}"
     )
+    if outcome.status.endswith("_OPEN_ORDERS"):
+        console.print(
+            "[bold red]orders are still open at the venue[/] (journaled as OPEN_AT_STOP): check them"
+        )
+        raise typer.Exit(code=1)
 
 
 def paper(config: ConfigArg, duration: DurationOpt = None) -> None:

@@ -160,9 +160,9 @@ class LiveRun:
         end_ns = self.kernel.clock.timestamp_ns()
         self.recorder.snapshot_equity(end_ns)
         status = "KILLED" if self.stop_reason == "kill_switch" else "COMPLETED"
-        self.journal.finish_run(
-            self.run_id, status if not leftovers else f"{status}_OPEN_ORDERS", end_ns=end_ns
-        )
+        if leftovers:
+            status += "_OPEN_ORDERS"  # orders still open at the venue: journaled, and flagged for the desk
+        self.journal.finish_run(self.run_id, status, end_ns=end_ns)
         for exchange in self.exchanges:
             await exchange.close()
         return status

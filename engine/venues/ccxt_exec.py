@@ -498,7 +498,11 @@ class CcxtExecutionClient(LiveExecutionClient):
                 self._cancel_rejected(tracked, exc)
                 return
             if result.get("status") is None or result.get("filled") is None:
-                result = await self._lookup(tracked)  # some venues answer a cancel with ids only
+                try:
+                    result = await self._lookup(tracked)  # some venues answer a cancel with ids only
+                except VenueError as exc:
+                    self._log.warning(f"{tracked.client_order_id}: canceled, state unread ({exc}); next poll")
+                    return
             await self._apply(tracked, result)
 
     def _cancel_rejected(self, tracked: _Tracked, exc: VenueError) -> None:

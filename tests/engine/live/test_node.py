@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from nautilus_trader.model.enums import TradingState
+from nautilus_trader.model.enums import OrderSide, TradingState
 
 from engine.journal.journal import Journal
 from engine.live.node import LiveRun, StartupError, build_node, run_live
@@ -232,3 +232,41 @@ def test_testnet_node_when_perp_leg_rejected_then_spot_unwound_and_nothing_left_
     finally:
         j.close()
     assert set(replay_emu.state()["create_requests"].values()) == {1}
+
+
+def test_testnet_node_when_an_order_cannot_be_canceled_at_stop_then_journaled_open_at_stop(
+    replay_emu: EmulatorThread, tmp_path: Path
+) -> None:
+    cfg = live_config(replay_emu.base_url, tmp_path, environment="testnet", stop_drain_secs=1.0)
+    cfg = cfg.model_copy(update={"strategy": cfg.strategy.model_copy(update={"entry_basis_bps": 10_000.0})})
+    resting: dict[str, str] = {}
+
+    def rest_an_order(run: LiveRun) -> None:
+        strategy = run.strategy
+        perp = run.markets["perp"].instrument
+        order = strategy.order_factory.limit(
+            perp.id, OrderSide.BUY, perp.make_qty(Decimal("0.010")), perp.make_price(Decimal("20000"))
+        )
+        strategy.submit_order(order)
+        resting["id"] = order.client_order_id.value
+
+        async def accepted() -> None:
+            while not (o := run.kernel.cache.order(order.client_order_id)) or not o.is_open:
+                await asyncio.sleep(0.05)
+
+        run.loop.run_until_complete(asyncio.wait_for(accepted(), 10))
+        replay_emu.add_fault(FaultRule(kind="reject", path="/fapi/v1/order", method="DELETE", count=None))
+
+    outcome = run_live(
+        cfg, 0.2, install_gate=approve_all, environ=ENV, handle_signals=False, on_started=rest_an_order
+    )
+    assert outcome.status == "COMPLETED_OPEN_ORDERS"
+    assert replay_emu.state()["open_orders"] == 1  # the venue still holds it
+    j = _journal(outcome.journal_url)
+    try:
+        run = j.run(outcome.run_id)
+        assert run is not None and run.status == "COMPLETED_OPEN_ORDERS"
+        left = [e for e in j.order_events(outcome.run_id) if e.status == "OPEN_AT_STOP"]
+        assert [e.client_order_id for e in left] == [resting["id"]]
+    finally:
+        j.close()
