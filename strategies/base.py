@@ -39,10 +39,12 @@ from engine.records import (
     TOPIC_DECISION,
     TOPIC_INTENT,
     TOPIC_MARKET,
+    TOPIC_TRADING_STATE,
     DecisionRecord,
     IntentRecord,
     MarketSampleRecord,
     PairCheck,
+    TradingStateRecord,
 )
 from engine.signals.carry import quote_is_fresh, quote_is_valid
 from strategies.legs import LegAction, LegStep
@@ -119,6 +121,7 @@ class LeggedStrategy(Strategy):
         self._hedge_failures = 0
         self._stopping = False
         self._cooldown_until_ns = 0
+        self._trading_state = "ACTIVE"  # the risk controller's, from TOPIC_TRADING_STATE
         self._pair_seq = 0
         self._pair_id: str | None = None
 
@@ -143,6 +146,18 @@ class LeggedStrategy(Strategy):
         for order in self.cache.orders_open(strategy_id=self.id):
             self.cancel_order(order)
         self._start_exit(self.clock.timestamp_ns(), reason)
+
+    def _subscribe_trading_state(self) -> None:
+        """Follow the risk controller's trading state (ACTIVE / REDUCING / HALTED)."""
+        self.msgbus.subscribe(topic=TOPIC_TRADING_STATE, handler=self._on_trading_state)
+
+    def _on_trading_state(self, rec: TradingStateRecord) -> None:
+        """REDUCING: exit what is held (risk-reducing orders, hedge completions included, still pass the
+        gate) and hold off new entries for the cooldown."""
+        self._trading_state = rec.state
+        if rec.state == "REDUCING" and self._exit_needed():
+            self._cool_down(rec.ts_ns)
+            self.request_exit(f"risk_{rec.reason}")
 
     def _subscribe_perp_prices(self) -> None:
         """The perp's mark, index and funding rate: the cadence decisions run at."""

@@ -158,6 +158,7 @@ class CmePerpConvergence(LeggedStrategy):
             self.side = 1 if total > 0 else -1 if total < 0 else NO_TRADE
             self.phase = Phase.ENTERING
         self._subscribe_perp_prices()
+        self._subscribe_trading_state()
 
     def _exit_needed(self) -> bool:
         return not self.is_flat and self.phase is not Phase.EXITING
@@ -284,7 +285,11 @@ class CmePerpConvergence(LeggedStrategy):
             cme_id = self._contract_id(self._entry_contract(day))
             sig = self._signals(ts, cme_id)
             self._sample(ts, sig)
-            if ts < self._cooldown_until_ns or not self._tradeable(cme_id, ts):
+            if (
+                ts < self._cooldown_until_ns
+                or self._trading_state != "ACTIVE"
+                or not self._tradeable(cme_id, ts)
+            ):
                 return
             side = int(entry_side(sig["spread_apr_pct"] / 100.0, sig["gap_bps"], self.thresholds))
             if side == NO_TRADE:
@@ -457,7 +462,13 @@ class CmePerpConvergence(LeggedStrategy):
 
     def _on_leg_failure(self, leg: str, ts: int, why: str) -> None:
         if leg == "cme":
-            # Nothing to hedge beyond what filled. An entry stops adding; an exit or roll resumes at the next
+            if self.phase is Phase.ROLLING:
+                # A roll that cannot be done must not drift into expiry: close the pair instead (its orders
+                # reduce risk, so the gate lets them through).
+                self._decide(ts, "LEG_FAILED", f"cme {why}")
+                self.request_exit("roll_failed")
+                return
+            # Nothing to hedge beyond what filled. An entry stops adding; an exit resumes at the next
             # decision (not now: a refused order must not be resent in a loop).
             if self.phase is Phase.ENTERING:
                 self._target = int(sum(self.cme_qty.values(), Decimal(0)))

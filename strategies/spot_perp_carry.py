@@ -16,7 +16,6 @@ from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
 
-from engine.records import TOPIC_TRADING_STATE, TradingStateRecord
 from engine.signals.carry import (
     EntryThresholds,
     basis_bps,
@@ -91,7 +90,6 @@ class SpotPerpCarry(LeggedStrategy):
         self._needs_repair = False
         self._handling_failure = False
         self._step_pending = False
-        self._trading_state = "ACTIVE"
         self._entered_ns = 0
         self._next_sample_ns = 0
         self._mark = 0.0
@@ -123,14 +121,7 @@ class SpotPerpCarry(LeggedStrategy):
             self._target = self.spot_qty
             self._needs_repair = True
         self._subscribe_perp_prices()
-        self.msgbus.subscribe(topic=TOPIC_TRADING_STATE, handler=self._on_trading_state)
-
-    def _on_trading_state(self, rec: TradingStateRecord) -> None:
-        """REDUCING: exit the carry (risk-reducing orders, hedges included, still pass the gate)."""
-        self._trading_state = rec.state
-        if rec.state == "REDUCING" and self.phase in (Phase.HOLDING, Phase.ENTERING):
-            self._cool_down(rec.ts_ns)
-            self.request_exit(f"risk_{rec.reason}")
+        self._subscribe_trading_state()
 
     def _exit_needed(self) -> bool:
         return bool(self.spot_qty or self.perp_qty) and self.phase is not Phase.EXITING

@@ -277,3 +277,39 @@ def test_build_when_root_has_no_contracts_in_the_file_then_error_names_cme_root(
     cfg = with_overrides({"cme": {"root": "BTC"}})  # the file holds MBT only
     with pytest.raises(ConfigError, match=r"cme\.root: no BTC outright"):
         run_cme_backtest(cfg, tmp_path, data_dir)
+
+
+def test_convergence_when_cme_margin_floor_tight_then_exits_on_reducing_and_failed_rolls_close_the_pair(
+    tmp_path, data_dir
+):
+    """A CME headroom floor just above the run's lowest headroom: the controller goes REDUCING while a pair
+    is held and the strategy exits; a roll whose opening leg the gate denies closes the pair rather than
+    drifting into expiry. Net delta stays within one contract throughout."""
+    from collections import Counter
+
+    from engine.backtest.cme_runner import load_cme_backtest_config, run_cme_backtest
+    from engine.config.cme_backtest import CmeBacktestConfig
+    from engine.journal.journal import Journal
+    from tests.conftest import CONFIGS
+
+    raw = load_cme_backtest_config(CONFIGS / "backtest" / "cme_mbt_vs_binance_perp_1d.toml").model_dump(
+        mode="json"
+    )
+    raw["risk"]["limits"]["venues"] = {
+        "CME": {
+            "halt_headroom_floor": 0.5,
+            "reducing_headroom_floor": 0.866,
+            "headroom_floor": 0.866,
+            "min_liquidation_distance_pct": 5.0,
+        }
+    }
+    result = run_cme_backtest(CmeBacktestConfig.model_validate(raw), tmp_path, data_dir)
+    exits = Counter(
+        d.reason
+        for d in Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}").decisions(result.run_id)
+        if d.action == "EXIT"
+    )
+    assert exits["risk_margin_headroom"] > 0
+    assert exits["roll_failed"] > 0
+    assert result.summary["convergence"]["settlements"] == 0
+    assert result.summary["max_abs_net_delta_base"] <= 0.1
