@@ -64,5 +64,14 @@ def signals(
     console.print(f"signals written to [bold]{out}[/]: {', '.join(names)}")
 
 
+def _register_live_commands() -> None:
+    # paper, live, record, emulator, kill: their imports load only when one of them runs.
+    from engine.cli_live import register
+
+    register(app)
+
+
+_register_live_commands()
+
 if __name__ == "__main__":
     app()
