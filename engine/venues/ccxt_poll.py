@@ -81,14 +81,39 @@ async def fetch_book_top(exchange: ccxt_async.Exchange, symbol: str) -> BookTop 
     return book_from_ticker(ticker)
 
 
+def _first(*values: Any) -> str | None:
+    for v in values:
+        text = dec_str(v)
+        if text is not None:
+            return text
+    return None
+
+
 async def fetch_perp_marks(exchange: ccxt_async.Exchange, symbol: str) -> PerpMarks | None:
-    """Mark, index and funding of ``symbol`` from ``fetch_funding_rate`` (Binance: /fapi/v1/premiumIndex)."""
+    """Mark, index and funding of a perpetual; None when the venue does not give all three.
+
+    The funding rate (and its settlement time and interval) comes from ``fetch_funding_rate`` (Binance:
+    ``/fapi/v1/premiumIndex``, which also carries mark and index). Where that structure has no mark or
+    index, the ticker's ``markPrice``/``indexPrice`` are used (Bybit), then ``fetch_mark_price`` (OKX).
+    """
     fr = await retry_read(lambda: exchange.fetch_funding_rate(symbol), exchange=exchange, policy=POLL_POLICY)
-    info = fr.get("info") or {}
-    mark = (info.get("markPrice") if isinstance(info, dict) else None) or dec_str(fr.get("markPrice"))
-    index = (info.get("indexPrice") if isinstance(info, dict) else None) or dec_str(fr.get("indexPrice"))
-    rate = (info.get("lastFundingRate") if isinstance(info, dict) else None) or dec_str(fr.get("fundingRate"))
-    if mark is None or index is None or rate is None:
+    info = fr.get("info")
+    raw: dict[str, Any] = info if isinstance(info, dict) else {}
+    # Binance's own strings first (exact), then ccxt's unified numbers.
+    mark = _first(raw.get("markPrice"), fr.get("markPrice"))
+    index = _first(raw.get("indexPrice"), fr.get("indexPrice"))
+    rate = _first(raw.get("lastFundingRate"), fr.get("fundingRate"))
+    if rate is None:
+        return None
+    if (mark is None or index is None) and exchange.has.get("fetchTicker"):
+        t = await retry_read(lambda: exchange.fetch_ticker(symbol), exchange=exchange, policy=POLL_POLICY)
+        mark = mark or _first(t.get("markPrice"))
+        index = index or _first(t.get("indexPrice"))
+    if (mark is None or index is None) and exchange.has.get("fetchMarkPrice"):
+        m = await retry_read(lambda: exchange.fetch_mark_price(symbol), exchange=exchange, policy=POLL_POLICY)
+        mark = mark or _first(m.get("markPrice"))
+        index = index or _first(m.get("indexPrice"))
+    if mark is None or index is None:
         return None
     nxt = fr.get("nextFundingTimestamp") or fr.get("fundingTimestamp")
     interval = fr.get("interval")
@@ -96,6 +121,4 @@ async def fetch_perp_marks(exchange: ccxt_async.Exchange, symbol: str) -> PerpMa
     if isinstance(interval, str) and interval.endswith("h") and interval[:-1].isdigit():
         interval_min = int(interval[:-1]) * 60
     ts = fr.get("timestamp")
-    return PerpMarks(
-        str(mark), str(index), str(rate), int(nxt) if nxt else None, interval_min, int(ts) if ts else None
-    )
+    return PerpMarks(mark, index, rate, int(nxt) if nxt else None, interval_min, int(ts) if ts else None)
