@@ -339,7 +339,13 @@ class CcxtExecutionClient(LiveExecutionClient):
                 now,
             )
             return
-        cid = venue_client_id(order.client_order_id.value, str(self.exchange.id))
+        try:
+            cid = venue_client_id(order.client_order_id.value, str(self.exchange.id))
+        except ClientOrderIdError as exc:
+            self.generate_order_rejected(
+                order.strategy_id, order.instrument_id, order.client_order_id, str(exc), now
+            )
+            return
         tracked = _Tracked(
             order.client_order_id,
             cid,

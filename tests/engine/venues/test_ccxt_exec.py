@@ -33,7 +33,7 @@ from nautilus_trader.model.events import (
     OrderRejected,
     OrderSubmitted,
 )
-from nautilus_trader.model.identifiers import StrategyId, TraderId
+from nautilus_trader.model.identifiers import ClientOrderId, StrategyId, TraderId
 from nautilus_trader.model.orders import Order
 
 from engine.venues.ccxt_exec import CcxtExecutionClient, venue_client_id
@@ -259,3 +259,17 @@ def test_venue_client_id_when_okx_then_alphanumeric_and_deterministic() -> None:
     assert venue_client_id(coid, "okx") == "O202611230759020010001" + "2"
     assert venue_client_id(coid, "okx") == venue_client_id(coid, "okx")
     assert venue_client_id(coid, "binance") == coid
+
+
+def test_order_when_client_order_id_too_long_for_venue_then_rejected_and_never_sent(perp: Harness) -> None:
+    inst = perp.client.markets[next(iter(perp.client.markets))].instrument
+    order = perp.factory.market(
+        inst.id,
+        OrderSide.SELL,
+        inst.make_qty(Decimal("0.010")),
+        client_order_id=ClientOrderId("O-" + "9" * 40),
+    )
+    perp.submit(order)
+    rejected = perp.of(OrderRejected, order)
+    assert len(rejected) == 1 and "over 36 chars" in rejected[0].reason
+    assert perp.client.creates_sent == 0
