@@ -75,6 +75,7 @@ class RiskRecord:
     reason: str
     figures: dict[str, float] = field(default_factory=dict)
 
+
 TOPIC_TRADING_STATE = "carry.risk.state"
 
 

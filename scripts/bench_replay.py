@@ -156,7 +156,10 @@ def main() -> None:
     bare_eps, carry_eps = bare["events"] / bare["wall"], carry["events"] / carry["wall"]
     nogate_eps = nogate["events"] / nogate["wall"]
     print(f"events: bare {bare['events']:,.0f}  carry {carry['events']:,.0f}")
-    print(f"bare nautilus engine, do-nothing strategy: {bare_eps:10,.0f} events/s, peak RSS {bare['rss_mb']:.0f} MB")
+    print(
+        f"bare nautilus engine, do-nothing strategy: {bare_eps:10,.0f} events/s, "
+        f"peak RSS {bare['rss_mb']:.0f} MB"
+    )
     print(
         f"carry backtest (strategy, funding, journal, report): {carry_eps:10,.0f} events/s, "
         f"peak RSS {carry['rss_mb']:.0f} MB, fills {carry['fills']:.0f}, "
@@ -168,6 +171,7 @@ def main() -> None:
         f"carry peak RSS {carry['rss_mb']:.0f} MB (target <= 1024 MB)"
     )
     print(f"gate cost: {1 - carry_eps / nogate_eps:+.1%} of replay throughput (target <= 5%)")
+
 
 if __name__ == "__main__":
     main()

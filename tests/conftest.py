@@ -26,7 +26,13 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def spot() -> CurrencyPair:
     return spot_pair(
-        "BINANCE", "BTCUSDT", "BTC", "USDT", Decimal("0.01"), Decimal("0.00001"), Decimal("0.001"),
+        "BINANCE",
+        "BTCUSDT",
+        "BTC",
+        "USDT",
+        Decimal("0.01"),
+        Decimal("0.00001"),
+        Decimal("0.001"),
         Decimal("0.001"),
     )
 
@@ -34,6 +40,14 @@ def spot() -> CurrencyPair:
 @pytest.fixture(scope="session")
 def perp() -> CryptoPerpetual:
     return linear_perpetual(
-        "BINANCE_USDM", "BTCUSDT-PERP", "BTC", "USDT", Decimal("0.10"), Decimal("0.001"), Decimal("0.0002"),
-        Decimal("0.0005"), Decimal("0.1"), Decimal("0.004"),
+        "BINANCE_USDM",
+        "BTCUSDT-PERP",
+        "BTC",
+        "USDT",
+        Decimal("0.10"),
+        Decimal("0.001"),
+        Decimal("0.0002"),
+        Decimal("0.0005"),
+        Decimal("0.1"),
+        Decimal("0.004"),
     )

@@ -17,8 +17,15 @@ def test_backtest_when_tick_config_then_outputs_written_and_summary_printed(tmp_
     out = tmp_path / "run"
     result = runner.invoke(
         app,
-        ["backtest", str(CONFIGS / "backtest" / "binance_btc_ticks_20230405.toml"), "--out", str(out),
-         "--data-dir", str(data_dir), "--no-progress"],
+        [
+            "backtest",
+            str(CONFIGS / "backtest" / "binance_btc_ticks_20230405.toml"),
+            "--out",
+            str(out),
+            "--data-dir",
+            str(data_dir),
+            "--no-progress",
+        ],
     )
     assert result.exit_code == 0, result.output
     for name in ("summary.json", "fills.csv", "funding.csv", "report.html", "journal.sqlite"):
@@ -36,7 +43,7 @@ def test_backtest_when_tick_config_then_outputs_written_and_summary_printed(tmp_
 def test_backtest_when_config_field_unknown_then_exit_2_naming_field(tmp_path: Path):
     bad = tmp_path / "bad.toml"
     text = (CONFIGS / "backtest" / "binance_btc_ticks_20230405.toml").read_text()
-    bad.write_text(text.replace('[strategy]\n', '[strategy]\nentry_bassis_bps = 3\n'))
+    bad.write_text(text.replace("[strategy]\n", "[strategy]\nentry_bassis_bps = 3\n"))
     result = runner.invoke(app, ["backtest", str(bad), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "strategy.entry_bassis_bps" in result.output
@@ -46,8 +53,12 @@ def test_backtest_when_data_missing_then_exit_2_naming_path(tmp_path: Path):
     result = runner.invoke(
         app,
         [
-            "backtest", str(CONFIGS / "backtest" / "binance_btc_ticks_20230405.toml"),
-            "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path / "empty"),
+            "backtest",
+            str(CONFIGS / "backtest" / "binance_btc_ticks_20230405.toml"),
+            "--out",
+            str(tmp_path / "o"),
+            "--data-dir",
+            str(tmp_path / "empty"),
         ],
     )
     assert result.exit_code == 2

@@ -35,17 +35,17 @@ def _variant(tmp_path: Path, old: str, new: str) -> Path:
 @pytest.mark.parametrize(
     ("old", "new", "field"),
     [
-        ("trade_size = \"1.0\"", "trade_size = \"1.0\"\ntrade_sise = 2", "strategy.trade_sise"),
-        ("taker_fee = \"0.001\"", "taker_fee = \"0.5\"", "spot.taker_fee"),
+        ('trade_size = "1.0"', 'trade_size = "1.0"\ntrade_sise = 2', "strategy.trade_sise"),
+        ('taker_fee = "0.001"', 'taker_fee = "0.5"', "spot.taker_fee"),
         ("exit_basis_bps = -2.0", "exit_basis_bps = 6.0", "strategy"),
-        ("clip_size = \"0.1\"", "clip_size = \"0.2\"", "strategy"),
-        ("start = \"2021-07-01T00:00:00Z\"", "start = \"2021-07-01T00:00:00\"", "run.start"),
-        ("end = \"2024-07-01T00:00:00Z\"", "end = \"2020-07-01T00:00:00Z\"", "run"),
-        ("venue = \"BINANCE_USDM\"", "venue = \"BINANCE\"", "<root>"),
-        ("margin_maint = \"0.004\"", "margin_maint = \"0.2\"", "perp"),
-        ("environment = \"backtest\"", "environment = \"live\"", "environment"),
-        ("kind = \"hourly\"", "kind = \"minutely\"", "data"),
-        ("clip_size = \"0.1\"", "clip_size = \"0.0005\"", "<root>"),
+        ('clip_size = "0.1"', 'clip_size = "0.2"', "strategy"),
+        ('start = "2021-07-01T00:00:00Z"', 'start = "2021-07-01T00:00:00"', "run.start"),
+        ('end = "2024-07-01T00:00:00Z"', 'end = "2020-07-01T00:00:00Z"', "run"),
+        ('venue = "BINANCE_USDM"', 'venue = "BINANCE"', "<root>"),
+        ('margin_maint = "0.004"', 'margin_maint = "0.2"', "perp"),
+        ('environment = "backtest"', 'environment = "live"', "environment"),
+        ('kind = "hourly"', 'kind = "minutely"', "data"),
+        ('clip_size = "0.1"', 'clip_size = "0.0005"', "<root>"),
     ],
 )
 def test_load_when_field_invalid_then_error_names_it(tmp_path: Path, old: str, new: str, field: str):

@@ -44,8 +44,15 @@ def test_round_trip_cost_when_vip0_taker_then_four_fills_plus_slippage():
 
 @pytest.mark.parametrize(
     ("bid", "ask", "ok"),
-    [(100.0, 100.1, True), (100.0, 100.0, True), (100.2, 100.1, False), (0.0, 1.0, False),
-     (-1.0, 1.0, False), (math.nan, 1.0, False), (1.0, math.inf, False)],
+    [
+        (100.0, 100.1, True),
+        (100.0, 100.0, True),
+        (100.2, 100.1, False),
+        (0.0, 1.0, False),
+        (-1.0, 1.0, False),
+        (math.nan, 1.0, False),
+        (1.0, math.inf, False),
+    ],
 )
 def test_quote_validity_when_crossed_nan_or_non_positive_then_invalid(bid, ask, ok):
     assert quote_is_valid(bid, ask) is ok
@@ -62,8 +69,12 @@ def test_entry_when_all_three_clear_then_allowed():
 
 @pytest.mark.parametrize(
     ("basis", "apr", "carry", "why"),
-    [(4.9, 20.0, 100.0, "basis_below_entry"), (6.0, 9.0, 100.0, "funding_below_entry"),
-     (6.0, 10.95, 31.0, "carry_below_cost"), (math.nan, 10.95, 42.0, "signal_not_finite")],
+    [
+        (4.9, 20.0, 100.0, "basis_below_entry"),
+        (6.0, 9.0, 100.0, "funding_below_entry"),
+        (6.0, 10.95, 31.0, "carry_below_cost"),
+        (math.nan, 10.95, 42.0, "signal_not_finite"),
+    ],
 )
 def test_entry_when_one_condition_fails_then_blocked_with_reason(basis, apr, carry, why):
     assert entry_blocker(basis, apr, carry, TH) == why
@@ -71,8 +82,12 @@ def test_entry_when_one_condition_fails_then_blocked_with_reason(basis, apr, car
 
 @pytest.mark.parametrize(
     ("basis", "neg", "held", "why"),
-    [(-2.0, 0, 0, "basis_at_exit"), (1.0, 3, 0, "funding_negative"), (1.0, 0, 100, "max_holding_time"),
-     (1.0, 2, 99, None)],
+    [
+        (-2.0, 0, 0, "basis_at_exit"),
+        (1.0, 3, 0, "funding_negative"),
+        (1.0, 0, 100, "max_holding_time"),
+        (1.0, 2, 99, None),
+    ],
 )
 def test_exit_when_condition_met_then_reason(basis, neg, held, why):
     assert exit_reason(basis, -2.0, neg, 3, held, 100) == why
