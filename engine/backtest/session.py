@@ -93,6 +93,7 @@ class BacktestSession:
         self.strategy_name = strategy_name
         self.run_id = run_id_for(cfg)
         self.initial_equity_usd = Decimal(0)
+        self.events = 0  # streamed to the engine, counted per chunk by the ``progress`` wrapper
         self._journal: Journal | None = None
 
     @property
@@ -103,23 +104,21 @@ class BacktestSession:
         return self._journal
 
     @contextmanager
-    def progress(self, enabled: bool) -> Iterator[StreamWrap | None]:
-        """A rich progress bar over the run's time span, advanced once per streamed chunk (not per event).
-
-        Yields the wrapper to put around the engine's data stream, or ``None`` when disabled.
-        """
-        if not enabled:
-            yield None
-            return
+    def progress(self, enabled: bool) -> Iterator[StreamWrap]:
+        """The wrapper to put around the engine's data streams: counts the events streamed (the summary's
+        ``events``) and, when ``enabled``, advances a rich progress bar over the run's time span. Both act
+        once per chunk, never per event."""
         start_ns = self.cfg.run.start_ns
         span = max(self.cfg.run.end_ns - start_ns, 1)
         columns = (TextColumn("[bold]replay"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"))
-        with Progress(*columns, TimeElapsedColumn()) as bar:
+        with Progress(*columns, TimeElapsedColumn(), disable=not enabled) as bar:
             task = bar.add_task("replay", total=100.0)
 
             def track(chunks: Iterator[list[Data]]) -> Iterator[list[Data]]:
                 for chunk in chunks:
-                    bar.update(task, completed=min(100.0, 100.0 * (chunk[-1].ts_init - start_ns) / span))
+                    self.events += len(chunk)
+                    if enabled:
+                        bar.update(task, completed=min(100.0, 100.0 * (chunk[-1].ts_init - start_ns) / span))
                     yield chunk
 
             yield track
@@ -199,7 +198,7 @@ class BacktestSession:
         engine : BacktestEngine
             Disposed of once the report is written.
         stats : list of LoadStats
-            The loaders' counts: summed into ``events`` and ``bad_lines``, listed under ``data``.
+            The loaders' counts: bad lines summed into ``bad_lines``, all listed under ``data``.
         quote_currency : str
             Currency of funding amounts and fees.
         extra : dict
@@ -216,7 +215,7 @@ class BacktestSession:
             strategy=self.strategy_name,
             start_ns=self.cfg.run.start_ns,
             end_ns=self.cfg.run.end_ns,
-            events=sum(s.events for s in stats),
+            events=self.events,
             wall_seconds=time.perf_counter() - self.wall0,
             bad_lines=sum(s.bad_lines for s in stats),
             initial_equity_usd=self.initial_equity_usd,
