@@ -145,8 +145,16 @@ class LiveRun:
         strategy = self.strategy
         drain = self.config.node.stop_drain_secs
         if self.node.trader.is_running:
+            # No new entries while stopping: nautilus's RiskEngine goes REDUCING (it denies any order that
+            # would grow a position), so a strategy that has finished its exit cannot start another pair.
+            self.kernel.risk_engine.set_trading_state(TradingState.REDUCING)
             if self.config.strategy.close_on_stop or self.stop_reason == "kill_switch":
                 strategy.request_exit(self.stop_reason)
+                # ... and strategies hear it (SpotPerpCarry holds off entries while not ACTIVE).
+                now = self.kernel.clock.timestamp_ns()
+                self.kernel.msgbus.publish(
+                    TOPIC_TRADING_STATE, TradingStateRecord(now, "REDUCING", f"stopping_{self.stop_reason}")
+                )
                 await self._until(lambda: strategy.is_flat, drain)
             for iid in (strategy.spot_id, strategy.perp_id):
                 strategy.cancel_all_orders(iid)

@@ -139,8 +139,15 @@ def test_paper_process_when_sigterm_then_exits_flat_and_journal_completed(
         run = j.runs()[0]
         assert run.status == "COMPLETED"
         fills = j.fills(run.run_id)
+        actions = [d.action for d in j.decisions(run.run_id)]
+        story = [
+            *[(d.action, d.reason) for d in j.decisions(run.run_id)],
+            *[(f.client_order_id, f.instrument_id, f.side, str(f.qty)) for f in fills],
+        ]
+        assert "ENTER" not in actions[actions.index("EXIT") :], story  # no new pair once stopping
         for iid in {f.instrument_id for f in fills}:
-            assert sum((f.qty if f.side == "BUY" else -f.qty) for f in fills if f.instrument_id == iid) == 0
+            net = sum((f.qty if f.side == "BUY" else -f.qty) for f in fills if f.instrument_id == iid)
+            assert net == 0, story
         assert not [e for e in j.order_events(run.run_id) if e.status == "OPEN_AT_STOP"]
     finally:
         j.close()

@@ -42,6 +42,7 @@ def test_paper_node_when_run_against_emulator_then_sandbox_fills_are_journaled_a
         intents, fills = j.intents(outcome.run_id), j.fills(outcome.run_id)
         actions = [d.action for d in j.decisions(outcome.run_id)]
         assert actions[0] == "ENTER" and "EXIT" in actions  # entered, then exited on stop
+        assert "ENTER" not in actions[actions.index("EXIT") :]  # no new pair once stopping
         assert len(intents) >= 4 and len(fills) == len(intents)  # every Sandbox market order filled
         assert {f.client_order_id for f in fills} == {i.client_order_id for i in intents}
         assert j.market(outcome.run_id)  # market samples from the polled quotes and marks
@@ -131,6 +132,8 @@ def test_paper_node_when_kill_switch_raised_then_exits_flat_and_run_marked_kille
     try:
         decisions = j.decisions(outcome.run_id)
         assert [d.reason for d in decisions if d.action == "EXIT"] == ["kill_switch"]
+        actions = [d.action for d in decisions]
+        assert "ENTER" not in actions[actions.index("EXIT") :]
         fills = j.fills(outcome.run_id)
         assert sum((f.qty if f.side == "BUY" else -f.qty) for f in fills if "PERP" in f.instrument_id) == 0
     finally:
