@@ -47,6 +47,7 @@ from nautilus_trader.live.execution_client import LiveExecutionClient
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.enums import TradingState
 from nautilus_trader.model.identifiers import Venue
+from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.system.kernel import NautilusKernel
 
 from engine.accounting import mid, venue_equity_usd
@@ -62,6 +63,8 @@ from engine.venues.connect import open_exchange, open_ws_exchange
 from engine.venues.errors import VenueError, retry_read
 from engine.venues.health import TOPIC_VENUE_HEALTH, RateLimitMonitor, VenueHealthRecord
 from engine.venues.instruments import VenueMarket, market_for
+from risk.controller import RiskController
+from risk.mirror import slot_spec
 from strategies.spot_perp_carry import SpotPerpCarry
 
 STRATEGY_NAME = "SpotPerpCarry"
@@ -72,8 +75,15 @@ class StartupError(CarryError):
     """The node could not start: a venue unreachable, markets missing, or reconciliation failed."""
 
 
-def no_gate(kernel: NautilusKernel) -> None:
-    """The default pre-trade gate hook: installs nothing (nautilus's own RiskEngine still runs)."""
+def risk_gate(cfg: LiveConfig, instruments: list[Instrument]) -> GateInstaller:
+    """The node's pre-trade gate: carry's RiskController (and its gate on the bus) over ``instruments``."""
+
+    def install(kernel: NautilusKernel) -> None:
+        controller = RiskController(cfg.risk, [slot_spec(i) for i in instruments])
+        kernel.trader.add_actor(controller)
+        controller.attach(kernel)
+
+    return install
 
 
 @dataclass
@@ -235,7 +245,7 @@ async def _load_market(exchange: ccxt_async.Exchange, leg: VenueSettings) -> Ven
 def build_node(
     cfg: LiveConfig,
     *,
-    install_gate: GateInstaller = no_gate,
+    install_gate: GateInstaller | None = None,
     environ: dict[str, str] | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
     enable_rate_limit: bool = True,
@@ -246,9 +256,10 @@ def build_node(
     ----------
     cfg : LiveConfig
         The validated deployment config (``live`` must have been confirmed by the caller).
-    install_gate : callable
-        ``install_gate(kernel)`` is called once the node is built, before it starts (the pre-trade
-        risk gate replaces the ``RiskEngine.execute`` endpoint there).
+    install_gate : callable, optional
+        ``install_gate(kernel)`` is called once the node is built, before it starts; by default carry's
+        risk controller and pre-trade gate (see ``risk_gate``), which replace the ``RiskEngine.execute``
+        endpoint there. Tests may pass another installer; there is no way to run without one.
     environ : dict, optional
         Where credentials are read (default ``os.environ``).
     loop : asyncio.AbstractEventLoop, optional
@@ -398,7 +409,7 @@ def build_node(
     # ---- PRE-TRADE GATE HOOK ------------------------------------------------------------------------
     # The risk gate installs itself on the kernel's message bus here (it replaces the RiskEngine.execute
     # endpoint), after every client and the strategy are registered and before anything starts.
-    install_gate(kernel)
+    (install_gate or risk_gate(cfg, [spot, perp]))(kernel)
     # -------------------------------------------------------------------------------------------------
 
     return LiveRun(
@@ -449,7 +460,7 @@ def run_live(
     cfg: LiveConfig,
     duration_secs: float | None = None,
     *,
-    install_gate: GateInstaller = no_gate,
+    install_gate: GateInstaller | None = None,
     environ: dict[str, str] | None = None,
     handle_signals: bool = True,
     on_started: Callable[[LiveRun], None] | None = None,

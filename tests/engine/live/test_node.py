@@ -33,7 +33,7 @@ def test_paper_node_when_run_against_emulator_then_sandbox_fills_are_journaled_a
     replay_emu: EmulatorThread, tmp_path: Path
 ) -> None:
     cfg = live_config(replay_emu.base_url, tmp_path)
-    outcome = run_live(cfg, 3.0, install_gate=approve_all, handle_signals=False)
+    outcome = run_live(cfg, 3.0, handle_signals=False)  # the node's own risk gate, as `carry paper` runs it
     assert (outcome.status, outcome.reason) == ("COMPLETED", "duration")
     j = _journal(outcome.journal_url)
     try:
