@@ -12,12 +12,12 @@ closes rather than trust a float-rounded copy).
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from engine.data.funding_csv import check_header, utc_to_ns
+from engine.data.csv_rows import csv_rows
+from engine.data.funding_csv import utc_to_ns
 from engine.data.stats import LoadStats
 from engine.paths import require_file
 
@@ -95,31 +95,20 @@ def load_hourly_basis(path: Path) -> tuple[list[HourlyBasisRow], LoadStats]:
     stats = LoadStats(source=p.name)
     out: list[HourlyBasisRow] = []
     seen: set[int] = set()
-    with open(p, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        check_header(p, next(reader, None), BASIS_1H_COLUMNS)
-        for row in reader:
-            line_no = reader.line_num
-            stats.lines += 1
-            if not row:
-                stats.skipped += 1
-                continue
-            if len(row) != len(BASIS_1H_COLUMNS):
-                stats.bad(line_no, f"expected {len(BASIS_1H_COLUMNS)} fields, got {len(row)}")
-                continue
-            try:
-                ts = utc_to_ns(row[0])
-                spot = parse_price(row[1], BASIS_1H_COLUMNS[1])
-                perp = parse_price(row[2], BASIS_1H_COLUMNS[2])
-                coinm = parse_price(row[4], BASIS_1H_COLUMNS[4]) if row[4].strip() else None
-            except ValueError as exc:
-                stats.bad(line_no, str(exc)[:160])
-                continue
-            if ts in seen:
-                stats.bad(line_no, f"duplicate time {row[0]}")
-                continue
-            seen.add(ts)
-            out.append(HourlyBasisRow(ts, spot, perp, coinm))
+    for line_no, row in csv_rows(p, BASIS_1H_COLUMNS, stats):
+        try:
+            ts = utc_to_ns(row[0])
+            spot = parse_price(row[1], BASIS_1H_COLUMNS[1])
+            perp = parse_price(row[2], BASIS_1H_COLUMNS[2])
+            coinm = parse_price(row[4], BASIS_1H_COLUMNS[4]) if row[4].strip() else None
+        except ValueError as exc:
+            stats.bad(line_no, str(exc)[:160])
+            continue
+        if ts in seen:
+            stats.bad(line_no, f"duplicate time {row[0]}")
+            continue
+        seen.add(ts)
+        out.append(HourlyBasisRow(ts, spot, perp, coinm))
     out.sort(key=lambda r: r.ts_ns)
     stats.events = len(out)
     return out, stats

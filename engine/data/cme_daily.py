@@ -17,14 +17,14 @@ Prices are Decimal: the convergence backtest settles futures at these closes.
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from engine.data.funding_csv import NS_PER_S, check_header
+from engine.data.csv_rows import csv_rows
+from engine.data.funding_csv import NS_PER_S
 from engine.data.stats import LoadStats
 from engine.paths import require_file
 
@@ -193,65 +193,54 @@ def load_cme_daily(path: Path) -> tuple[CmeDaily, LoadStats]:
     seen: set[tuple[str, date]] = set()
     day_cache: dict[str, tuple[date, int]] = {}  # a date repeats once per listed contract
     symbol_cache: dict[tuple[str, int], tuple[str, int, int]] = {}
-    with open(p, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        check_header(p, next(reader, None), CME_DAILY_COLUMNS)
-        for row in reader:
-            line_no = reader.line_num
-            stats.lines += 1
-            if not row:
-                stats.skipped += 1
-                continue
-            if len(row) != len(CME_DAILY_COLUMNS):
-                stats.bad(line_no, f"expected {len(CME_DAILY_COLUMNS)} fields, got {len(row)}")
-                continue
-            ts_s, rtype_s, _pub, iid_s, o_s, h_s, l_s, c_s, v_s, symbol = row
-            try:
-                cached = day_cache.get(ts_s)
-                if cached is None:
-                    stamp = datetime.fromisoformat(ts_s)
-                    if stamp.tzinfo is None or stamp.utcoffset() or stamp.time() != datetime.min.time():
-                        raise ValueError(f"ts_event {ts_s!r} is not midnight UTC")
-                    cached = day_cache[ts_s] = (stamp.date(), int(stamp.timestamp()) * NS_PER_S)
-                day, ts_ns = cached
-                if int(rtype_s) != OHLCV_1D_RTYPE:
-                    raise ValueError(f"rtype {rtype_s} is not a daily bar ({OHLCV_1D_RTYPE})")
-                iid = int(iid_s)
-                o = _decimal(o_s, "open")
-                h = _decimal(h_s, "high")
-                lo = _decimal(l_s, "low")
-                c = _decimal(c_s, "close")
-                volume = int(v_s)
-                if volume < 0:
-                    raise ValueError(f"negative volume {v_s}")
-                if h < max(o, c, lo) or lo > min(o, c):
-                    raise ValueError(f"inconsistent bar o={o_s} h={h_s} l={l_s} c={c_s}")
-                if "-" in symbol:
-                    near, _, far = symbol.partition("-")
-                    parse_outright_symbol(near, day)
-                    parse_outright_symbol(far, day)
-                    bar_key = (symbol, day)
-                    if bar_key in seen:
-                        raise KeyError(symbol)
-                    spreads.append(CmeSpreadBar(day, ts_ns, symbol, near, far, iid, o, h, lo, c, volume))
-                else:
-                    parsed = symbol_cache.get((symbol, day.year))
-                    if parsed is None:
-                        parsed = symbol_cache[(symbol, day.year)] = parse_outright_symbol(symbol, day)
-                    root, month, year = parsed
-                    if lo <= 0:
-                        raise ValueError(f"non-positive outright price l={l_s}")
-                    bar_key = (symbol, day)
-                    if bar_key in seen:
-                        raise KeyError(symbol)
-                    outrights.append(
-                        CmeOutrightBar(day, ts_ns, symbol, root, month, year, iid, o, h, lo, c, volume)
-                    )
-                seen.add(bar_key)
-            except KeyError:
-                stats.bad(line_no, f"duplicate bar {symbol} {ts_s[:10]}")
-            except ValueError as exc:
-                stats.bad(line_no, str(exc)[:160])
+    for line_no, row in csv_rows(p, CME_DAILY_COLUMNS, stats):
+        ts_s, rtype_s, _pub, iid_s, o_s, h_s, l_s, c_s, v_s, symbol = row
+        try:
+            cached = day_cache.get(ts_s)
+            if cached is None:
+                stamp = datetime.fromisoformat(ts_s)
+                if stamp.tzinfo is None or stamp.utcoffset() or stamp.time() != datetime.min.time():
+                    raise ValueError(f"ts_event {ts_s!r} is not midnight UTC")
+                cached = day_cache[ts_s] = (stamp.date(), int(stamp.timestamp()) * NS_PER_S)
+            day, ts_ns = cached
+            if int(rtype_s) != OHLCV_1D_RTYPE:
+                raise ValueError(f"rtype {rtype_s} is not a daily bar ({OHLCV_1D_RTYPE})")
+            iid = int(iid_s)
+            o = _decimal(o_s, "open")
+            h = _decimal(h_s, "high")
+            lo = _decimal(l_s, "low")
+            c = _decimal(c_s, "close")
+            volume = int(v_s)
+            if volume < 0:
+                raise ValueError(f"negative volume {v_s}")
+            if h < max(o, c, lo) or lo > min(o, c):
+                raise ValueError(f"inconsistent bar o={o_s} h={h_s} l={l_s} c={c_s}")
+            if "-" in symbol:
+                near, _, far = symbol.partition("-")
+                parse_outright_symbol(near, day)
+                parse_outright_symbol(far, day)
+                bar_key = (symbol, day)
+                if bar_key in seen:
+                    raise KeyError(symbol)
+                spreads.append(CmeSpreadBar(day, ts_ns, symbol, near, far, iid, o, h, lo, c, volume))
+            else:
+                parsed = symbol_cache.get((symbol, day.year))
+                if parsed is None:
+                    parsed = symbol_cache[(symbol, day.year)] = parse_outright_symbol(symbol, day)
+                root, month, year = parsed
+                if lo <= 0:
+                    raise ValueError(f"non-positive outright price l={l_s}")
+                bar_key = (symbol, day)
+                if bar_key in seen:
+                    raise KeyError(symbol)
+                outrights.append(
+                    CmeOutrightBar(day, ts_ns, symbol, root, month, year, iid, o, h, lo, c, volume)
+                )
+            seen.add(bar_key)
+        except KeyError:
+            stats.bad(line_no, f"duplicate bar {symbol} {ts_s[:10]}")
+        except ValueError as exc:
+            stats.bad(line_no, str(exc)[:160])
     outrights.sort(key=lambda b: (b.day, b.year, b.month))
     spreads.sort(key=lambda b: (b.day, b.symbol))
     stats.events = len(outrights) + len(spreads)

@@ -11,22 +11,20 @@ against that grid (multiples of its own interval from midnight UTC, so 4h or 1h 
 row that is off the grid, or whose local time does not exist (the spring-forward hour), is counted as
 bad and skipped, never shifted.
 
-The helpers ``check_header`` and ``london_to_utc_ns`` are shared with the other CSV loaders.
+``london_to_utc_ns`` is shared with the other London-time loaders; the row loop is ``engine.data.csv_rows``.
 """
 
 from __future__ import annotations
 
-import csv
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from engine.data.csv_rows import csv_rows
 from engine.data.stats import LoadStats
-from engine.errors import DataFormatError
 from engine.paths import require_file
 
 LONDON = ZoneInfo("Europe/London")
@@ -53,19 +51,6 @@ class FundingSettlement:
     ts_ns: int
     rate: Decimal
     interval_hours: int
-
-
-def check_header(path: Path, header: Sequence[str] | None, expected: Sequence[str]) -> None:
-    """Raise unless ``header`` is exactly ``expected`` (surrounding blanks ignored).
-
-    Raises
-    ------
-    DataFormatError
-        Naming the file, the expected columns and what was found.
-    """
-    found = [h.strip() for h in header] if header is not None else None
-    if found != list(expected):
-        raise DataFormatError(f"{path}: unexpected header {found!r}; expected columns {', '.join(expected)}")
 
 
 def london_to_utc_ns(text: str) -> int:
@@ -153,37 +138,26 @@ def load_funding_history(path: Path) -> tuple[list[FundingSettlement], LoadStats
     stats = LoadStats(source=p.name)
     out: list[FundingSettlement] = []
     seen: set[int] = set()
-    with open(p, encoding="utf-8-sig", newline="") as fh:  # utf-8-sig drops the byte-order mark
-        reader = csv.reader(fh)
-        check_header(p, next(reader, None), FUNDING_COLUMNS)
-        for row in reader:
-            line_no = reader.line_num
-            stats.lines += 1
-            if not row:
-                stats.skipped += 1
-                continue
-            if len(row) != len(FUNDING_COLUMNS):
-                stats.bad(line_no, f"expected {len(FUNDING_COLUMNS)} fields, got {len(row)}")
-                continue
-            time_s, _contract, interval_s, rate_s = row
-            try:
-                ts = london_to_utc_ns(time_s)
-                m = _INTERVAL.match(interval_s)
-                if m is None or int(m.group(1)) <= 0:
-                    raise ValueError(f"funding interval {interval_s!r} is not like '8h'")
-                hours = int(m.group(1))
-                rate = parse_percent(rate_s)
-            except ValueError as exc:
-                stats.bad(line_no, str(exc)[:160])
-                continue
-            if ts % (hours * NS_PER_HOUR):
-                stats.bad(line_no, f"{time_s} London is off the {hours}h UTC settlement grid")
-                continue
-            if ts in seen:
-                stats.bad(line_no, f"duplicate settlement time {time_s}")
-                continue
-            seen.add(ts)
-            out.append(FundingSettlement(ts, rate, hours))
+    for line_no, row in csv_rows(p, FUNDING_COLUMNS, stats):  # utf-8-sig drops the BOM
+        time_s, _contract, interval_s, rate_s = row
+        try:
+            ts = london_to_utc_ns(time_s)
+            m = _INTERVAL.match(interval_s)
+            if m is None or int(m.group(1)) <= 0:
+                raise ValueError(f"funding interval {interval_s!r} is not like '8h'")
+            hours = int(m.group(1))
+            rate = parse_percent(rate_s)
+        except ValueError as exc:
+            stats.bad(line_no, str(exc)[:160])
+            continue
+        if ts % (hours * NS_PER_HOUR):
+            stats.bad(line_no, f"{time_s} London is off the {hours}h UTC settlement grid")
+            continue
+        if ts in seen:
+            stats.bad(line_no, f"duplicate settlement time {time_s}")
+            continue
+        seen.add(ts)
+        out.append(FundingSettlement(ts, rate, hours))
     out.sort(key=lambda s: s.ts_ns)
     stats.events = len(out)
     return out, stats

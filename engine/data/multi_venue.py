@@ -19,7 +19,6 @@ arrays: this file feeds the signals, which are computed in float; nothing is boo
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from engine.data.funding_csv import NS_PER_HOUR, check_header, london_to_utc_ns
+from engine.data.csv_rows import csv_rows
+from engine.data.funding_csv import NS_PER_HOUR, london_to_utc_ns
 from engine.data.stats import LoadStats
 from engine.paths import require_file
 
@@ -249,59 +249,48 @@ def _load_rows(p: Path, bar_hours: int) -> tuple[MultiVenueBars, LoadStats]:
     cols: dict[tuple[str, str, str, str], tuple[list[int], list[tuple[float, ...]]]] = {}
     seen: set[tuple[str, str, str, int]] = set()
     isfinite = math.isfinite
-    with open(p, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        check_header(p, next(reader, None), MULTI_VENUE_COLUMNS)
-        for row in reader:
-            line_no = reader.line_num
-            stats.lines += 1
-            if not row:
-                stats.skipped += 1
-                continue
-            if len(row) != len(MULTI_VENUE_COLUMNS):
-                stats.bad(line_no, f"expected {len(MULTI_VENUE_COLUMNS)} fields, got {len(row)}")
-                continue
-            time_s, exchange, crypto, pair, contract, o_s, h_s, l_s, c_s, v_s, f_s = row
-            if not (exchange and crypto and pair) or contract not in (SPOT, PERPETUAL):
-                stats.bad(line_no, f"bad series fields {exchange!r},{crypto!r},{pair!r},{contract!r}")
-                continue
-            try:
-                ts = time_cache.get(time_s)
-                if ts is None:
-                    ts = time_cache[time_s] = london_to_utc_ns(time_s)
-                o, h, lo, c, v = float(o_s), float(h_s), float(l_s), float(c_s), float(v_s)
-                f = float(f_s) if f_s else math.nan
-            except ValueError as exc:
-                stats.bad(line_no, str(exc)[:160])
-                continue
-            if ts % grid:
-                stats.bad(line_no, f"{time_s} London is off the {bar_hours}h UTC bar grid")
-                continue
-            if not (isfinite(o) and isfinite(h) and isfinite(lo) and isfinite(c)) or min(o, h, lo, c) <= 0:
-                stats.bad(line_no, f"non-positive or non-finite price o={o_s} h={h_s} l={l_s} c={c_s}")
-                continue
-            if h < max(o, c, lo) or lo > min(o, c):
-                stats.bad(line_no, f"inconsistent bar o={o_s} h={h_s} l={l_s} c={c_s}")
-                continue
-            if not isfinite(v) or v < 0:
-                stats.bad(line_no, f"bad volume {v_s!r}")
-                continue
-            if contract == SPOT and f_s:
-                stats.bad(line_no, f"spot row carries a funding rate {f_s!r}")
-                continue
-            if f_s and not isfinite(f):
-                stats.bad(line_no, f"non-finite funding rate {f_s!r}")
-                continue
-            dup_key = (exchange, crypto, pair, ts)
-            if dup_key in seen:
-                stats.bad(line_no, f"duplicate bar {exchange} {pair} {time_s}")
-                continue
-            seen.add(dup_key)
-            entry = cols.get((exchange, crypto, pair, contract))
-            if entry is None:
-                entry = cols[(exchange, crypto, pair, contract)] = ([], [])
-            entry[0].append(ts)
-            entry[1].append((o, h, lo, c, v, f))
+    for line_no, row in csv_rows(p, MULTI_VENUE_COLUMNS, stats):
+        time_s, exchange, crypto, pair, contract, o_s, h_s, l_s, c_s, v_s, f_s = row
+        if not (exchange and crypto and pair) or contract not in (SPOT, PERPETUAL):
+            stats.bad(line_no, f"bad series fields {exchange!r},{crypto!r},{pair!r},{contract!r}")
+            continue
+        try:
+            ts = time_cache.get(time_s)
+            if ts is None:
+                ts = time_cache[time_s] = london_to_utc_ns(time_s)
+            o, h, lo, c, v = float(o_s), float(h_s), float(l_s), float(c_s), float(v_s)
+            f = float(f_s) if f_s else math.nan
+        except ValueError as exc:
+            stats.bad(line_no, str(exc)[:160])
+            continue
+        if ts % grid:
+            stats.bad(line_no, f"{time_s} London is off the {bar_hours}h UTC bar grid")
+            continue
+        if not (isfinite(o) and isfinite(h) and isfinite(lo) and isfinite(c)) or min(o, h, lo, c) <= 0:
+            stats.bad(line_no, f"non-positive or non-finite price o={o_s} h={h_s} l={l_s} c={c_s}")
+            continue
+        if h < max(o, c, lo) or lo > min(o, c):
+            stats.bad(line_no, f"inconsistent bar o={o_s} h={h_s} l={l_s} c={c_s}")
+            continue
+        if not isfinite(v) or v < 0:
+            stats.bad(line_no, f"bad volume {v_s!r}")
+            continue
+        if contract == SPOT and f_s:
+            stats.bad(line_no, f"spot row carries a funding rate {f_s!r}")
+            continue
+        if f_s and not isfinite(f):
+            stats.bad(line_no, f"non-finite funding rate {f_s!r}")
+            continue
+        dup_key = (exchange, crypto, pair, ts)
+        if dup_key in seen:
+            stats.bad(line_no, f"duplicate bar {exchange} {pair} {time_s}")
+            continue
+        seen.add(dup_key)
+        entry = cols.get((exchange, crypto, pair, contract))
+        if entry is None:
+            entry = cols[(exchange, crypto, pair, contract)] = ([], [])
+        entry[0].append(ts)
+        entry[1].append((o, h, lo, c, v, f))
     series: dict[tuple[str, str, str], VenueSeries] = {}
     for (exchange, crypto, pair, contract), (ts_list, values) in cols.items():
         key = (exchange, crypto, pair)

@@ -9,13 +9,13 @@ is told from its size and checked against ``Date``, a mismatch counted as bad.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from engine.data.basis_1h import parse_price
+from engine.data.csv_rows import csv_rows
 from engine.data.funding_csv import NS_PER_S
 from engine.data.stats import LoadStats
 from engine.errors import DataFormatError
@@ -25,7 +25,6 @@ SPOT_DAILY_PRICE_COLUMNS = ("Unix", "Date", "Symbol", "Open", "High", "Low", "Cl
 SPOT_DAILY_COLUMNS_TEXT = (
     "Unix, Date, Symbol, Open, High, Low, Close, Volume <base>, Volume <quote>, tradecount"
 )
-_N_COLUMNS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +57,10 @@ class SpotDailyBar:
     volume_base: Decimal
     volume_quote: Decimal
     trades: int
+
+
+_COLUMNS = (*SPOT_DAILY_PRICE_COLUMNS, "Volume <base>", "Volume <quote>", "tradecount")
+_N_COLUMNS = len(_COLUMNS)
 
 
 def _check_header(path: Path, header: list[str] | None) -> None:
@@ -113,42 +116,32 @@ def load_spot_daily(path: Path) -> tuple[list[SpotDailyBar], LoadStats]:
     stats = LoadStats(source=p.name)
     out: list[SpotDailyBar] = []
     seen: set[date] = set()
-    with open(p, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        next(reader, None)  # provenance line
-        _check_header(p, next(reader, None))
-        for row in reader:
-            line_no = reader.line_num
-            stats.lines += 1
-            if not row:
-                stats.skipped += 1
-                continue
-            if len(row) != _N_COLUMNS:
-                stats.bad(line_no, f"expected {_N_COLUMNS} fields, got {len(row)}")
-                continue
-            unix_s, date_s, symbol, o_s, h_s, l_s, c_s, vb_s, vq_s, n_s = row
-            try:
-                day = date.fromisoformat(date_s.strip()[:10])
-                start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
-                if _unix_to_seconds(unix_s) != start:
-                    raise ValueError(f"Unix {unix_s} is not 00:00 UTC of {date_s}")
-                o = parse_price(o_s, "Open")
-                h = parse_price(h_s, "High")
-                lo = parse_price(l_s, "Low")
-                c = parse_price(c_s, "Close")
-                if h < max(o, c, lo) or lo > min(o, c):
-                    raise ValueError(f"inconsistent bar o={o_s} h={h_s} l={l_s} c={c_s}")
-                vb, vq, trades = Decimal(vb_s), Decimal(vq_s), int(n_s)
-                if not (vb.is_finite() and vq.is_finite()) or vb < 0 or vq < 0 or trades < 0:
-                    raise ValueError(f"bad volume {vb_s!r}/{vq_s!r}/{n_s!r}")
-            except (ValueError, ArithmeticError) as exc:
-                stats.bad(line_no, f"{exc}"[:160])
-                continue
-            if day in seen:
-                stats.bad(line_no, f"duplicate day {date_s}")
-                continue
-            seen.add(day)
-            out.append(SpotDailyBar(day, start * NS_PER_S, symbol, o, h, lo, c, vb, vq, trades))
+    # Line 1 is a provenance line; the volume columns are named after the pair, so the header check is own.
+    rows = csv_rows(p, _COLUMNS, stats, preamble_lines=1, header_check=_check_header)
+    for line_no, row in rows:
+        unix_s, date_s, symbol, o_s, h_s, l_s, c_s, vb_s, vq_s, n_s = row
+        try:
+            day = date.fromisoformat(date_s.strip()[:10])
+            start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+            if _unix_to_seconds(unix_s) != start:
+                raise ValueError(f"Unix {unix_s} is not 00:00 UTC of {date_s}")
+            o = parse_price(o_s, "Open")
+            h = parse_price(h_s, "High")
+            lo = parse_price(l_s, "Low")
+            c = parse_price(c_s, "Close")
+            if h < max(o, c, lo) or lo > min(o, c):
+                raise ValueError(f"inconsistent bar o={o_s} h={h_s} l={l_s} c={c_s}")
+            vb, vq, trades = Decimal(vb_s), Decimal(vq_s), int(n_s)
+            if not (vb.is_finite() and vq.is_finite()) or vb < 0 or vq < 0 or trades < 0:
+                raise ValueError(f"bad volume {vb_s!r}/{vq_s!r}/{n_s!r}")
+        except (ValueError, ArithmeticError) as exc:
+            stats.bad(line_no, f"{exc}"[:160])
+            continue
+        if day in seen:
+            stats.bad(line_no, f"duplicate day {date_s}")
+            continue
+        seen.add(day)
+        out.append(SpotDailyBar(day, start * NS_PER_S, symbol, o, h, lo, c, vb, vq, trades))
     out.sort(key=lambda b: b.day)
     stats.events = len(out)
     return out, stats
