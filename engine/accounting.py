@@ -6,10 +6,21 @@ from decimal import Decimal
 
 from nautilus_trader.cache.cache import Cache
 from nautilus_trader.model.enums import PositionSide
-from nautilus_trader.model.identifiers import InstrumentId, Venue
+from nautilus_trader.model.identifiers import InstrumentId, StrategyId, Venue
 from nautilus_trader.portfolio.portfolio import Portfolio
 
 USD_LIKE = frozenset({"USD", "USDT", "USDC"})
+
+
+def signed_position(
+    cache: Cache, instrument_id: InstrumentId, strategy_id: StrategyId | None = None
+) -> Decimal:
+    """Net signed quantity of the open positions on ``instrument_id`` (long > 0), of one strategy if given."""
+    total = Decimal(0)
+    for pos in cache.positions_open(instrument_id=instrument_id, strategy_id=strategy_id):
+        qty = pos.quantity.as_decimal()
+        total += qty if pos.side == PositionSide.LONG else -qty
+    return total
 
 
 def mid(cache: Cache, instrument_id: InstrumentId) -> Decimal | None:

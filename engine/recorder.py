@@ -12,7 +12,6 @@ from decimal import Decimal
 
 from nautilus_trader.cache.cache import Cache
 from nautilus_trader.common.component import MessageBus
-from nautilus_trader.model.enums import PositionSide
 from nautilus_trader.model.events import (
     OrderCanceled,
     OrderDenied,
@@ -23,6 +22,7 @@ from nautilus_trader.model.events import (
 )
 from nautilus_trader.model.identifiers import InstrumentId
 
+from engine.accounting import signed_position
 from engine.journal.journal import Journal
 from engine.records import (
     TOPIC_DECISION,
@@ -173,11 +173,7 @@ class JournalRecorder:
 
     def signed_position(self, instrument_id: InstrumentId) -> Decimal:
         """Net signed quantity of the open positions on ``instrument_id``."""
-        total = Decimal(0)
-        for pos in self.cache.positions_open(instrument_id=instrument_id):
-            qty = pos.quantity.as_decimal()
-            total += qty if pos.side == PositionSide.LONG else -qty
-        return total
+        return signed_position(self.cache, instrument_id)
 
     def snapshot_equity(self, ts_ns: int) -> None:
         """Journal the accounts' equity now."""

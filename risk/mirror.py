@@ -17,10 +17,9 @@ from nautilus_trader.model.identifiers import InstrumentId, Venue
 from nautilus_trader.model.instruments import CryptoPerpetual, CurrencyPair, FuturesContract, Instrument
 from nautilus_trader.portfolio.portfolio import Portfolio
 
+from engine.accounting import USD_LIKE
 from risk.book import KIND_FUTURE, KIND_PERP, KIND_SPOT, Book, Position, build_book
 from risk.book import Venue as BookVenue
-
-USD_LIKE = frozenset({"USD", "USDT", "USDC"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.data import QuoteTick
-from nautilus_trader.model.enums import OrderSide, PositionSide, TimeInForce
+from nautilus_trader.model.enums import OrderSide, TimeInForce
 from nautilus_trader.model.events import (
     OrderCanceled,
     OrderDenied,
@@ -35,6 +35,7 @@ from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.trading.strategy import Strategy
 
+from engine.accounting import signed_position
 from engine.records import (
     TOPIC_DECISION,
     TOPIC_INTENT,
@@ -167,11 +168,7 @@ class LeggedStrategy(Strategy):
 
     def _cached_position(self, instrument_id: InstrumentId) -> Decimal:
         """Signed quantity this strategy holds on ``instrument_id`` per the cache (the restart path)."""
-        total = Decimal(0)
-        for pos in self.cache.positions_open(instrument_id=instrument_id, strategy_id=self.id):
-            qty = pos.quantity.as_decimal()
-            total += qty if pos.side == PositionSide.LONG else -qty
-        return total
+        return signed_position(self.cache, instrument_id, self.id)
 
     def _cool_down(self, ts: int) -> None:
         """No new entry before ``entry_cooldown_secs`` after ``ts``."""

@@ -23,10 +23,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from nautilus_trader.backtest.modules import SimulationModule, SimulationModuleConfig
 from nautilus_trader.model.data import FundingRateUpdate
-from nautilus_trader.model.enums import PositionSide
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.objects import Money
 
+from engine.accounting import signed_position
 from engine.records import TOPIC_FUNDING, FundingPaymentRecord
 
 
@@ -145,11 +145,7 @@ class FundingSettlementModule(SimulationModule):
     # -- booking ------------------------------------------------------------------------------------------
 
     def _position(self, iid: InstrumentId) -> Decimal:
-        total = Decimal(0)
-        for pos in self.cache.positions_open(instrument_id=iid):
-            qty = pos.quantity.as_decimal()
-            total += qty if pos.side == PositionSide.LONG else -qty
-        return total
+        return signed_position(self.cache, iid)
 
     def _mark(self, iid: InstrumentId) -> Decimal | None:
         mark = self.cache.mark_price(iid)

@@ -23,9 +23,8 @@ from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId
 from nautilus_trader.model.objects import Money
 from nautilus_trader.model.orders import MarketOrder
 
+from engine.accounting import USD_LIKE
 from engine.records import TOPIC_RISK, RiskRecord
-
-USD_LIKE = frozenset({"USD", "USDT", "USDC"})
 
 
 class LiquidationModule(SimulationModule):

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.accounting import USD_LIKE
 from engine.journal import Fill, FundingPayment, Journal, JournalError
 from engine.report.facts import RunFacts
 
@@ -21,7 +22,6 @@ _DP8 = Decimal("1e-8")
 # Wide enough that quantizing any realistic money figure to 8 dp never raises InvalidOperation.
 _CTX = Context(prec=60, rounding=ROUND_HALF_EVEN)
 # Fees in these currencies are taken at par to USD; any other fee currency is the fill's base asset.
-USD_LIKE = frozenset({"USD", "USDT", "USDC"})
 
 
 def iso_utc(ts_ns: int, *, micros: bool = True) -> str:
