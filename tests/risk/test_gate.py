@@ -69,7 +69,7 @@ def _run(
     halt_at: str | None = None,
 ) -> tuple:
     engine = BacktestEngine(
-        BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True), run_analysis=False)
+        BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR"), run_analysis=False)
     )
     engine.add_venue(
         Venue("SPOTV"),
