@@ -30,6 +30,7 @@ from engine.records import (
     RiskRecord,
     TradingStateRecord,
 )
+from engine.venues.health import TOPIC_VENUE_HEALTH, VenueHealthRecord
 from risk.book import FT_DRAG, KIND_SPOT, LQ_DIST_PCT, VE_EXPOSURE, VM_HEADROOM
 from risk.gate import RiskGate
 from risk.kernels import allocate_figures, evaluate_into
@@ -67,6 +68,7 @@ class RiskController(Actor):
             "funding_drag_usd": 0.0,
         }
         self._killed = False
+        self._rate_limited: set[str] = set()
         self._last_eval_ns = -(1 << 62)
         self._next_sample_ns = 0
         self._breach_since_ns: int | None = None
@@ -122,6 +124,7 @@ class RiskController(Actor):
             if s.kind != KIND_SPOT:
                 self.subscribe_mark_prices(s.instrument_id)
         self.msgbus.subscribe(topic=TOPIC_FUNDING, handler=self._on_funding)
+        self.msgbus.subscribe(topic=TOPIC_VENUE_HEALTH, handler=self._on_venue_health)
         self.clock.set_timer(
             "risk-staleness", timedelta(seconds=self.settings.max_data_age_secs / 2), callback=self._on_timer
         )
@@ -140,6 +143,14 @@ class RiskController(Actor):
     def _on_halt_at(self, event: Any) -> None:
         self._killed = True
         self.evaluate(event.ts_event)
+
+    def _on_venue_health(self, rec: VenueHealthRecord) -> None:
+        """A venue's clients report a rate-limit storm, or its end: re-decide the state now."""
+        if rec.state == "RATE_LIMITED":
+            self._rate_limited.add(rec.venue)
+        else:
+            self._rate_limited.discard(rec.venue)
+        self.evaluate(rec.ts_ns)
 
     def _on_funding(self, rec: FundingPaymentRecord) -> None:
         if self.mirror is not None:
@@ -195,6 +206,7 @@ class RiskController(Actor):
             delta_breach_limit_ns=int(self.settings.delta_breach_secs * _NS),
             exposure=tuple(exposure),
             exposure_reducing_at=self._exposure_reducing_at,
+            rate_limited_venues=tuple(sorted(self._rate_limited)),
         )
         state, reason = next_state(inputs)
         if state != self.trading_state:

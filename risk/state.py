@@ -21,6 +21,8 @@ class StateInputs:
         Margin headroom of each venue and the floor under which that venue goes REDUCING.
     delta_breach_ns, delta_breach_limit_ns : int
         How long |net delta| has been beyond its limit, and how long that may last.
+    rate_limited_venues : tuple[str, ...]
+        Venues whose clients report a persistent rate-limit storm (orders there may not go through).
     exposure, exposure_reducing_at : tuple[float, ...]
         Counterparty exposure of each venue (USD) and the level at which it goes REDUCING: the gate stops
         orders from crossing a venue's limit, this band stops prices from carrying a position over it.
@@ -35,6 +37,7 @@ class StateInputs:
     delta_breach_limit_ns: int
     exposure: tuple[float, ...] = ()
     exposure_reducing_at: tuple[float, ...] = ()
+    rate_limited_venues: tuple[str, ...] = ()
 
 
 def next_state(x: StateInputs) -> tuple[TradingState, str]:
@@ -51,6 +54,8 @@ def next_state(x: StateInputs) -> tuple[TradingState, str]:
     for headroom, floor in zip(x.headroom, x.reducing_floor, strict=True):
         if headroom < floor:
             return TradingState.REDUCING, "margin_headroom"
+    if x.rate_limited_venues:
+        return TradingState.REDUCING, f"rate_limited_{x.rate_limited_venues[0]}"
     for exposure, level in zip(x.exposure, x.exposure_reducing_at, strict=True):
         if exposure >= level:
             return TradingState.REDUCING, "venue_exposure"

@@ -428,20 +428,12 @@ def build_node(
 
 
 def _on_venue_health(kernel: NautilusKernel, rec: VenueHealthRecord) -> None:
-    """Journal a venue's health change; a persistent rate-limit storm moves the node to REDUCING.
-
-    REDUCING is set on nautilus's RiskEngine and published to strategies (SpotPerpCarry exits the carry);
-    the node never returns to ACTIVE by itself: that is the risk controller's or the operator's call.
-    """
+    """Journal a venue's health change. The risk controller, the one writer of the trading state, hears
+    the same record and goes REDUCING during a persistent rate-limit storm and back once it is over."""
     figures = {"streak_secs": rec.streak_secs, "rate_limited_answers": float(rec.rate_limited_answers)}
     kernel.msgbus.publish(
         TOPIC_RISK, RiskRecord(rec.ts_ns, "venue_health", f"{rec.venue} {rec.state}", figures)
     )
-    if rec.state == "RATE_LIMITED" and kernel.risk_engine.trading_state == TradingState.ACTIVE:
-        kernel.risk_engine.set_trading_state(TradingState.REDUCING)
-        kernel.msgbus.publish(
-            TOPIC_TRADING_STATE, TradingStateRecord(rec.ts_ns, "REDUCING", f"rate_limited_{rec.venue}")
-        )
 
 
 @dataclass(frozen=True)

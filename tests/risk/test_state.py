@@ -48,3 +48,11 @@ def test_state_when_exposure_reaches_band_then_reducing():
 def test_state_when_delta_breach_lasts_then_reducing_and_brief_breach_tolerated():
     assert next_state(_with(delta_breach_ns=4))[0] == TradingState.ACTIVE
     assert next_state(_with(delta_breach_ns=5)) == (TradingState.REDUCING, "net_delta")
+
+
+def test_state_when_venue_rate_limited_then_reducing_and_active_once_it_recovers():
+    assert next_state(_with(rate_limited_venues=("BINANCE_USDM",))) == (
+        TradingState.REDUCING,
+        "rate_limited_BINANCE_USDM",
+    )
+    assert next_state(_with(rate_limited_venues=())) == (TradingState.ACTIVE, "ok")

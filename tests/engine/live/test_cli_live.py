@@ -11,6 +11,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
+import tomli_w
 import typer
 from typer.testing import CliRunner
 
@@ -26,21 +27,7 @@ runner = CliRunner()
 
 
 def _toml(raw: dict[str, object]) -> str:
-    def value(v: object) -> str:
-        if isinstance(v, str):
-            return f'"{v}"'
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return str(v)
-
-    top = [f"{k} = {value(v)}" for k, v in raw.items() if not isinstance(v, dict)]
-    sections = []
-    for k, v in raw.items():
-        if isinstance(v, dict):
-            sections.append(f"[{k}]\n" + "\n".join(f"{kk} = {value(vv)}" for kk, vv in v.items()))
-    return "\n".join(top) + "\n" + "\n".join(sections) + "\n"
+    return tomli_w.dumps(raw)
 
 
 def _config(tmp_path: Path, **changes: Mapping[str, object]) -> Path:

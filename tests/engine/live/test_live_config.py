@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 from pydantic import ValidationError
 
 from engine.config.live import (
@@ -31,26 +32,8 @@ def _raw(path: Path = EMULATOR_TOML) -> dict[str, Any]:
 
 
 def _write(tmp_path: Path, raw: dict[str, Any]) -> Path:
-    lines: list[str] = []
-
-    def value(v: Any) -> str:
-        if isinstance(v, str):
-            return f'"{v}"'
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return str(v)
-
-    for k, v in raw.items():
-        if not isinstance(v, dict):
-            lines.append(f"{k} = {value(v)}")
-    for k, v in raw.items():
-        if isinstance(v, dict):
-            lines.append(f"[{k}]")
-            lines += [f"{kk} = {value(vv)}" for kk, vv in v.items()]
     path = tmp_path / "cfg.toml"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(tomli_w.dumps(raw))
     return path
 
 

@@ -202,9 +202,7 @@ def test_testnet_node_when_rate_limit_storm_persists_then_reducing_exit_and_no_d
         run.loop.run_until_complete(go())
         checks["state"] = run.kernel.risk_engine.trading_state
 
-    outcome = run_live(
-        cfg, 0.5, install_gate=approve_all, environ=ENV, handle_signals=False, on_started=storm
-    )
+    outcome = run_live(cfg, 0.5, environ=ENV, handle_signals=False, on_started=storm)  # the real gate
     assert checks["state"] == TradingState.REDUCING
     creates = replay_emu.state()["create_requests"]
     assert creates and set(creates.values()) == {1}  # no order reached the venue twice
