@@ -34,7 +34,7 @@ from typing import Any, Self, TypeVar
 import numpy as np
 from sqlalchemy import Connection, Table, Text, delete, event, func, insert, select, type_coerce, update
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
 from sqlmodel import select as orm_select
@@ -170,6 +170,22 @@ class _RunState:
         self.fill_keys: set[tuple[str, str]] = set()
 
 
+def _create_tables(engine: Engine, attempts: int = 5) -> None:
+    """Create the journal's tables, tolerating another process creating them at the same moment.
+
+    ``create_all`` checks for each table, then creates it: a second process opening the same new journal
+    (a desk's report reader, a restarted node) can create a table in between and this one then fails with
+    "already exists". Checking again sees the table and carries on.
+    """
+    for attempt in range(attempts):
+        try:
+            JournalModel.metadata.create_all(engine)
+            return
+        except OperationalError as exc:
+            if "already exists" not in str(exc) or attempt == attempts - 1:
+                raise
+
+
 class Journal:
     """Writer and reader of the run journal.
 
@@ -215,7 +231,7 @@ class Journal:
         self._engine: Engine = create_engine(url, **kwargs)
         if self._is_sqlite:
             self._install_sqlite_pragmas(self._engine)
-        JournalModel.metadata.create_all(self._engine)
+        _create_tables(self._engine)
         self._fsync_intents = durable and self._is_sqlite
         self._lock = threading.RLock()
         self._conn: Connection | None = self._engine.connect()

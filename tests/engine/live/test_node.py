@@ -47,8 +47,15 @@ def test_paper_node_when_run_against_emulator_then_sandbox_fills_are_journaled_a
         actions = [d.action for d in j.decisions(outcome.run_id)]
         assert actions[0] == "ENTER" and "EXIT" in actions  # entered, then exited on stop
         assert "ENTER" not in actions[actions.index("EXIT") :]  # no new pair once stopping
-        assert len(intents) >= 4 and len(fills) == len(intents)  # every Sandbox market order filled
-        assert {f.client_order_id for f in fills} == {i.client_order_id for i in intents}
+        # Every Sandbox market order filled, except one the stop caught in flight: the node goes REDUCING
+        # when it starts stopping and nautilus denies an entry clip sent just before; it is journaled.
+        filled = {f.client_order_id for f in fills}
+        denials = [e for e in j.order_events(outcome.run_id) if e.status == "DENIED"]
+        assert all("REDUCING" in (e.reason or "") for e in denials)  # only the stop's REDUCING denies
+        denied = {e.client_order_id for e in denials}
+        assert len(intents) >= 4 and len(fills) >= 4
+        assert filled <= {i.client_order_id for i in intents}
+        assert {i.client_order_id for i in intents} == filled | denied and not filled & denied
         assert j.market(outcome.run_id)  # market samples from the polled quotes and marks
         assert not [e for e in j.order_events(outcome.run_id) if e.status == "OPEN_AT_STOP"]
         net: dict[str, Decimal] = {}
@@ -97,8 +104,9 @@ SECRET_RUN = (
     "import sys\n"
     "from engine.config.live import LiveConfig\n"
     "from engine.live.node import run_live\n"
+    "from pathlib import Path\n"
     "outcome = run_live(LiveConfig.model_validate_json(sys.argv[1]), 3.0, handle_signals=False)\n"
-    "print('OUTCOME', outcome.status, outcome.fills)\n"
+    "Path(sys.argv[2]).write_text(outcome.status)\n"
 )
 
 
@@ -109,8 +117,9 @@ def test_testnet_node_when_run_with_keys_then_secret_never_in_logs_or_files(
     DEBUG logs and the real risk gate: the key and secret appear in no log line and no file of the run."""
     cfg = live_config(replay_emu.base_url, tmp_path / "run", environment="testnet", log_level="DEBUG")
     env = {**os.environ, **ENV}
+    status_file = tmp_path / "status.txt"  # outside the run folder that is scanned below
     proc = subprocess.run(
-        [sys.executable, "-c", SECRET_RUN, cfg.model_dump_json()],
+        [sys.executable, "-c", SECRET_RUN, cfg.model_dump_json(), str(status_file)],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -120,7 +129,8 @@ def test_testnet_node_when_run_with_keys_then_secret_never_in_logs_or_files(
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     logs = proc.stdout + proc.stderr
-    assert "CARRY-001" in logs and "OUTCOME COMPLETED" in logs  # the node ran and its log lines are here
+    assert status_file.read_text() == "COMPLETED"
+    assert "CARRY-001" in logs  # the node's log lines are here to be searched
     files = [p.read_bytes().decode("latin-1") for p in (tmp_path / "run").rglob("*") if p.is_file()]
     assert files, "the run wrote no files"
     for text in [logs, *files]:
