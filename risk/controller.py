@@ -14,7 +14,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.config import ActorConfig
 from nautilus_trader.model.data import MarkPriceUpdate
@@ -87,16 +86,13 @@ class RiskController(Actor):
         self._reducing_floor = tuple(
             self.settings.limits.venue(v).reducing_headroom_floor for v in self.mirror.venues
         )
-        self._max_delta = np.array(
-            [self.settings.limits.asset(a).max_abs_net_delta for a in self.mirror.assets]
-        )
+        self._max_delta = [self.settings.limits.asset(a).max_abs_net_delta for a in self.mirror.assets]
         ratio = self.settings.exposure_reducing_ratio
         self._exposure_reducing_at = tuple(
             ratio * self.settings.limits.venue(v).exposure_usd for v in self.mirror.venues
         )
         self.max_exposure_by_venue = dict.fromkeys(self.mirror.venues, 0.0)
         self._figs = allocate_figures(self.mirror.book, limits)  # reused by every evaluation
-        self._max_delta_list = self._max_delta.tolist()
         self.gate = RiskGate(self.mirror, limits)
         self.gate.install(kernel)
         return self.gate
@@ -191,7 +187,7 @@ class RiskController(Actor):
         for v, e in zip(self.mirror.venues, exposure, strict=True):
             if e > self.max_exposure_by_venue[v]:
                 self.max_exposure_by_venue[v] = e
-        breached = any(d > m + 1e-12 for d, m in zip(abs_delta, self._max_delta_list, strict=True))
+        breached = any(d > m + 1e-12 for d, m in zip(abs_delta, self._max_delta, strict=True))
         if not breached:
             self._breach_since_ns = None
         elif self._breach_since_ns is None:

@@ -105,29 +105,23 @@ class RiskGate:
         """Answer a ``PairCheck``: both legs as one change of the book."""
         self.checks += 1
         if self.state != TradingState.ACTIVE:
-            request.approved, request.reason = False, f"trading_{self.state.name.lower()}"
-        else:
-            legs = []
-            for iid_text, qty in request.legs:
-                iid = InstrumentId.from_str(iid_text)
-                slot = self.mirror.slot_of(iid)
-                if slot is None:
-                    request.approved, request.reason = False, "unknown_instrument"
-                    self._record("PAIR_DENIAL", request.reason, {})
-                    return
-                legs.append((slot, qty, self.mirror.price(iid, qty > 0)))
-            self.mirror.refresh()
-            (sa, qa, pa), (sb, qb, pb) = legs
-            code = self.kernel.check_pair(sa, qa, pa, sb, qb, pb)
-            request.approved = code == 0
-            request.reason = "approved" if code == 0 else self.kernel.decision().reason
-            if code:
-                self.denials[request.reason] += 1
-                self._record("PAIR_DENIAL", request.reason, _figures(self.kernel.decision()))
+            self._deny_pair(request, f"trading_{self.state.name.lower()}", {})
+            return
+        legs = []
+        for iid_text, qty in request.legs:
+            iid = InstrumentId.from_str(iid_text)
+            slot = self.mirror.slot_of(iid)
+            if slot is None:
+                self._deny_pair(request, "unknown_instrument", {})
                 return
-        if not request.approved:
-            self.denials[request.reason] += 1
-            self._record("PAIR_DENIAL", request.reason, {})
+            legs.append((slot, qty, self.mirror.price(iid, qty > 0)))
+        self.mirror.refresh()
+        (sa, qa, pa), (sb, qb, pb) = legs
+        if self.kernel.check_pair(sa, qa, pa, sb, qb, pb):
+            decision = self.kernel.decision()
+            self._deny_pair(request, decision.reason, _figures(decision))
+            return
+        request.approved, request.reason = True, "approved"
 
     # -- helpers ------------------------------------------------------------------------------------------
 
@@ -149,6 +143,11 @@ class RiskGate:
         self.denials[reason] += 1
         self._record("DENIAL", reason, figures)
         self._risk_engine._deny_order(order, f"carry gate: {reason} {_fmt(figures)}".strip())
+
+    def _deny_pair(self, request: PairCheck, reason: str, figures: dict[str, float]) -> None:
+        request.approved, request.reason = False, reason
+        self.denials[reason] += 1
+        self._record("PAIR_DENIAL", reason, figures)
 
     def _record(self, kind: str, reason: str, figures: dict[str, float]) -> None:
         self._msgbus.publish(TOPIC_RISK, RiskRecord(self._now(), kind, reason, figures))
