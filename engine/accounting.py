@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from nautilus_trader.cache.cache import Cache
 from nautilus_trader.model.enums import PositionSide
 from nautilus_trader.model.identifiers import InstrumentId, StrategyId, Venue
+from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.portfolio.portfolio import Portfolio
 
 USD_LIKE = frozenset({"USD", "USDT", "USDC"})
@@ -70,3 +72,24 @@ def venue_equity_usd(
             signed = qty if pos.side == PositionSide.LONG else -qty
             total += (px - Decimal(str(pos.avg_px_open))) * signed * multiplier
     return total
+
+
+def spot_perp_equity(
+    cache: Cache, portfolio: Portfolio, spot: Instrument, perp: Instrument
+) -> Callable[[], tuple[Decimal, dict[str, Decimal]]]:
+    """The equity of a spot venue plus a perp venue, for the journal's snapshots (every mode).
+
+    The spot base asset is valued at the spot mid; the perp's open positions add unrealized P&L.
+    """
+    spot_venue, perp_venue = spot.id.venue, perp.id.venue
+    base = spot.get_base_currency().code
+
+    def equity() -> tuple[Decimal, dict[str, Decimal]]:
+        prices = {base: mid(cache, spot.id) or Decimal(0)}
+        by_venue = {
+            spot_venue.value: venue_equity_usd(cache, portfolio, spot_venue, prices, []),
+            perp_venue.value: venue_equity_usd(cache, portfolio, perp_venue, prices, [perp.id]),
+        }
+        return sum(by_venue.values(), Decimal(0)), by_venue
+
+    return equity

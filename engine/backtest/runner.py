@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from nautilus_trader.model.identifiers import Venue
-
-from engine.accounting import mid, venue_equity_usd
+from engine.accounting import spot_perp_equity
 from engine.backtest.assembly import Assembled, build_engine
 from engine.backtest.session import BacktestSession
 from engine.config.backtest import BacktestConfig
@@ -73,17 +71,8 @@ def _replay(a: Assembled, cfg: BacktestConfig, session: BacktestSession) -> dict
     a.liquidation._on_liquidation = controller.count_liquidation
     strategy = SpotPerpCarry(spot_perp_carry_config(cfg.strategy, a.spot, a.perp))
     a.engine.add_strategy(strategy)
-    spot_venue, perp_venue = Venue(cfg.spot.venue), Venue(cfg.perp.venue)
 
-    def equity() -> tuple[Decimal, dict[str, Decimal]]:
-        spot_mid = mid(kernel.cache, a.spot.id) or Decimal(0)
-        prices = {cfg.spot.base: spot_mid}
-        by_venue = {
-            cfg.spot.venue: venue_equity_usd(kernel.cache, kernel.portfolio, spot_venue, prices, []),
-            cfg.perp.venue: venue_equity_usd(kernel.cache, kernel.portfolio, perp_venue, prices, [a.perp.id]),
-        }
-        return sum(by_venue.values(), Decimal(0)), by_venue
-
+    equity = spot_perp_equity(kernel.cache, kernel.portfolio, a.spot, a.perp)
     session.replay(a.engine, strategy, a.funding, equity)
     return session.report(
         a.engine,

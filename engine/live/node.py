@@ -35,7 +35,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import ccxt.async_support as ccxt_async
@@ -46,11 +45,10 @@ from nautilus_trader.config import LiveExecEngineConfig, LoggingConfig, TradingN
 from nautilus_trader.live.execution_client import LiveExecutionClient
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.enums import TradingState
-from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.system.kernel import NautilusKernel
 
-from engine.accounting import mid, venue_equity_usd
+from engine.accounting import spot_perp_equity
 from engine.config.live import LiveConfig, VenueSettings, read_credentials
 from engine.errors import CarryError
 from engine.journal.journal import Journal
@@ -394,16 +392,8 @@ def build_node(
     journal = Journal(cfg.journal_url(), durable=True)
     run_id = f"{cfg.run.name}-{cfg.environment}-{_utc_stamp()}"
     journal.start_run(run_id, STRATEGY_NAME, cfg.environment, _redacted_config(cfg), start_ns=time.time_ns())
-    spot_venue, perp_venue = Venue(cfg.spot.venue), Venue(cfg.perp.venue)
 
-    def equity() -> tuple[Decimal, dict[str, Decimal]]:
-        prices = {spot.base_currency.code: mid(kernel.cache, spot.id) or Decimal(0)}
-        by_venue = {
-            cfg.spot.venue: venue_equity_usd(kernel.cache, kernel.portfolio, spot_venue, prices, []),
-            cfg.perp.venue: venue_equity_usd(kernel.cache, kernel.portfolio, perp_venue, prices, [perp.id]),
-        }
-        return sum(by_venue.values(), Decimal(0)), by_venue
-
+    equity = spot_perp_equity(kernel.cache, kernel.portfolio, spot, perp)
     recorder = JournalRecorder(journal, run_id, kernel.msgbus, kernel.cache, equity)
 
     # ---- PRE-TRADE GATE HOOK ------------------------------------------------------------------------
