@@ -1,0 +1,15 @@
+"""OKX v5 REST (`/api/v5/...`) on the emulator's exchange core, for ccxt's `okx` class.
+
+(Placeholder: routes are added in a following change.)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.venues.emulator.app import Emulator
+
+
+def add_routes(emu: Emulator) -> None:
+    """Register this protocol's routes on emu.app."""
