@@ -20,6 +20,9 @@ A rules file is JSON (``{"faults": [{...}, ...]}``) or TOML (``[[faults]]`` tabl
 ``latency_ms``      added latency (default 0)
 ``fill_ratio``      fraction filled by ``partial_fill`` (default 0.5)
 ==================  ===================================================================================
+
+Rejections and 429s are answered in Binance's shape unless another front registered its own for its path
+prefix in `FaultPlan.error_bodies` (OKX: ``{"code": "50011", "msg": ..., "data": []}``).
 """
 
 from __future__ import annotations
@@ -143,11 +146,17 @@ def load_faults(path: Path) -> list[FaultRule]:
     return [rule_from_dict(item, f"{path}: faults[{i}]") for i, item in enumerate(items)]
 
 
+# A front's fault answer: (fault kind, rule, request path) -> (JSON body, HTTP status).
+ErrorBody = Callable[[str, FaultRule, str], tuple[dict[str, Any], int]]
+
+
 class FaultPlan:
     """The active rules; mutated only on the server's event loop."""
 
     def __init__(self, rules: list[FaultRule] | None = None) -> None:
         self.rules: list[FaultRule] = list(rules or [])
+        # Path prefix -> how that front words a rejection or a 429 (default: Binance's shape).
+        self.error_bodies: dict[str, ErrorBody] = {}
 
     def add(self, rule: FaultRule) -> FaultRule:
         """Activate a rule; returns it (its ``hits`` counts the requests it hit)."""
@@ -157,6 +166,19 @@ class FaultPlan:
     def clear(self) -> None:
         """Remove every rule."""
         self.rules.clear()
+
+    def error_response(self, kind: str, rule: FaultRule, path: str) -> web.Response:
+        """The answer to a ``rate_limit`` or ``reject`` fault, in the shape of the front serving ``path``."""
+        render = next((r for p, r in self.error_bodies.items() if path.startswith(p)), None)
+        if render is not None:
+            body, status = render(kind, rule, path)
+        elif kind == "rate_limit":
+            msg = "Too many requests; current limit of IP is 2400 requests per minute."
+            body, status = {"code": -1003, "msg": msg}, 429
+        else:
+            body, status = {"code": rule.code, "msg": rule.msg}, 400
+        headers = {"Retry-After": str(rule.retry_after_s)} if kind == "rate_limit" else None
+        return web.json_response(body, status=status, headers=headers)
 
     def pick(self, method: str, path: str) -> list[FaultRule]:
         """The rules that apply to this request, counting it against each."""
@@ -191,15 +213,9 @@ def fault_middleware(plan: FaultPlan) -> Middleware:
             _reset(request)
             return web.Response(status=500)  # never reaches the client: the connection is gone
         if "rate_limit" in kinds:
-            rule = kinds["rate_limit"]
-            return web.json_response(
-                {"code": -1003, "msg": "Too many requests; current limit of IP is 2400 requests per minute."},
-                status=429,
-                headers={"Retry-After": str(rule.retry_after_s)},
-            )
+            return plan.error_response("rate_limit", kinds["rate_limit"], request.path)
         if "reject" in kinds:
-            rule = kinds["reject"]
-            return web.json_response({"code": rule.code, "msg": rule.msg}, status=400)
+            return plan.error_response("reject", kinds["reject"], request.path)
         if "partial_fill" in kinds:
             request[FILL_RATIO_KEY] = kinds["partial_fill"].fill_ratio
         response = await handler(request)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any
 
 from engine.venues.emulator.market import FundingSettlement, MarketKind, MarketReplay, MarketSpec
@@ -69,6 +69,11 @@ class VenueConfig:
         Initial leverage of every USD-M symbol (Binance's default is 20).
     maint_margin_rate : Decimal
         First leverage bracket of BTCUSDT (0.4%), used for maintenance margin and liquidation price.
+    passphrases : dict[str, str]
+        API key -> passphrase, for fronts whose keys carry one (OKX ``OK-ACCESS-PASSPHRASE``).
+    live_keys : frozenset[str]
+        Keys of a production account; every other key is a demo-trading key (OKX refuses a demo key
+        without its ``x-simulated-trading: 1`` header, and a live key with it).
     """
 
     api_keys: dict[str, str] = field(default_factory=lambda: {"emulator-key": "emulator-secret"})
@@ -82,6 +87,8 @@ class VenueConfig:
     usdm_taker_fee: Decimal = Decimal("0.0005")
     leverage: int = 20
     maint_margin_rate: Decimal = Decimal("0.004")
+    passphrases: dict[str, str] = field(default_factory=lambda: {"emulator-key": "emulator-passphrase"})
+    live_keys: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -165,6 +172,12 @@ class Income:
     time_ms: int
     tran_id: int
     trade_id: str = ""
+
+
+def on_grid(price: Decimal, tick: Decimal, *, up: bool) -> Decimal:
+    """``price`` moved onto the ``tick`` grid: up (an ask) or down (a bid)."""
+    steps = (price / tick).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR)
+    return steps * tick
 
 
 def _param(params: dict[str, str], name: str) -> str:
@@ -288,7 +301,11 @@ class Venue:
     # ---- order entry -----------------------------------------------------------------------------
 
     def create_order(
-        self, kind: MarketKind, params: dict[str, str], fill_ratio: float | None = None
+        self,
+        kind: MarketKind,
+        params: dict[str, str],
+        fill_ratio: float | None = None,
+        filters: MarketSpec | None = None,
     ) -> Order:
         """Validate, book and match a new order as Binance does.
 
@@ -301,11 +318,15 @@ class Venue:
             newClientOrderId, reduceOnly``).
         fill_ratio : float, optional
             Fault injection: fill only this fraction now and expire or cancel the rest.
+        filters : MarketSpec, optional
+            Another front's grid for this market (tick, lot, min size, min notional; same kind and
+            symbol): checked instead of Binance's, and taker prices are the recorded top of book moved
+            onto its tick (ask up, bid down), since that front's book lies on its own grid.
         """
         client_id = params.get("newClientOrderId") or f"emu{next(self._client_ids):012d}"
         self.create_requests[client_id] += 1
         index = self.resolve(kind, params.get("symbol"))
-        spec = self.spec(index)
+        spec = filters or self.spec(index)
         state = self.market.markets[index]
         side = _param(params, "side")
         if side not in ("BUY", "SELL"):
@@ -345,6 +366,8 @@ class Venue:
         if state.bid is None or state.ask is None:
             raise BinanceError(-1013, "Market is closed.")
         opposite = state.ask if side == "BUY" else state.bid
+        if filters is not None:
+            opposite = on_grid(opposite, filters.tick_size, up=side == "BUY")
         opposite_qty = state.ask_qty if side == "BUY" else state.bid_qty
         crosses = otype == "MARKET" or (price >= opposite if side == "BUY" else price <= opposite)
         if crosses and (otype == "LIMIT_MAKER"):
