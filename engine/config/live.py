@@ -51,6 +51,8 @@ _BINANCE_TESTNETS = frozenset(
         "stream.testnet.binance.vision",
         "ws-api.testnet.binance.vision",
         "fstream.binancefuture.com",
+        "stream.binancefuture.com",
+        "demo-fstream.binance.com",
         "dstream.binancefuture.com",
         "demo-stream.binance.com",
         "demo-ws-api.binance.com",
@@ -65,6 +67,14 @@ TESTNET_HOSTS: dict[str, frozenset[str]] = {
     "okx": frozenset(),
 }
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+# The venue nautilus's native adapter fixes for each exchange (None: the config chooses, see
+# `engine.venues.native`).
+NATIVE_FIXED_VENUE: dict[str, str | None] = {
+    "binance": None,
+    "binanceusdm": None,
+    "bybit": "BYBIT",
+    "okx": "OKX",
+}
 
 
 class UnsafeHostError(ConfigError, ValueError):
@@ -182,6 +192,28 @@ class VenueSettings(StrictModel):
     def is_perp(self) -> bool:
         """A ccxt swap symbol (``BASE/QUOTE:SETTLE``)."""
         return ":" in self.symbol
+
+    @model_validator(mode="after")
+    def _native(self) -> VenueSettings:
+        if self.client != "native":
+            return self
+        if (self.exchange == "binance") == self.is_perp and self.exchange.startswith("binance"):
+            raise ValueError(
+                f"client = 'native': exchange {self.exchange!r} does not trade {self.symbol!r} "
+                "(Binance spot is 'binance', USD-M is 'binanceusdm')"
+            )
+        fixed = NATIVE_FIXED_VENUE[self.exchange]
+        if fixed is not None and self.venue != fixed:
+            raise ValueError(
+                f"venue must be {fixed!r} with client = 'native' (nautilus's {self.exchange} adapter names "
+                f"its venue {fixed}), not {self.venue!r}"
+            )
+        if self.exchange == "okx" and self.is_perp:
+            raise ValueError(
+                "client = 'native': nautilus's OKX swaps count size in contracts and carry sizes legs in "
+                "base units; use client = 'ccxt' for an OKX perpetual"
+            )
+        return self
 
 
 class RunSettings(StrictModel):

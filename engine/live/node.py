@@ -11,6 +11,10 @@ environment   market data                                  execution
 ``live``      `CcxtDataClient` on the venue                `CcxtExecutionClient` on the venue
 ============  ===========================================  =============================================
 
+A leg with ``client = "native"`` uses nautilus's own Binance / Bybit / OKX adapter instead of the ccxt
+clients (`engine.venues.native`); the Sandbox still fills in paper mode, and the strategy and the gate do not
+change.
+
 Start: credentials are read from the environment (names from the config), markets are loaded (instruments
 go into the cache before any client connects), the strategy comes from `engine.strategy_factory`, the
 `JournalRecorder` listens on the node's message bus (durable journal), and the pre-trade gate hook
@@ -42,14 +46,15 @@ import msgspec
 from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
 from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
 from nautilus_trader.config import LiveExecEngineConfig, LoggingConfig, TradingNodeConfig
+from nautilus_trader.live.data_client import LiveMarketDataClient
 from nautilus_trader.live.execution_client import LiveExecutionClient
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.enums import TradingState
-from nautilus_trader.model.instruments import Instrument
+from nautilus_trader.model.instruments import CryptoPerpetual, Instrument
 from nautilus_trader.system.kernel import NautilusKernel
 
 from engine.accounting import spot_perp_equity
-from engine.config.live import LiveConfig, VenueSettings, read_credentials
+from engine.config.live import Credentials, LiveConfig, VenueSettings, read_credentials
 from engine.errors import CarryError
 from engine.journal.journal import Journal
 from engine.recorder import JournalRecorder
@@ -60,9 +65,13 @@ from engine.venues.ccxt_exec import CcxtExecutionClient
 from engine.venues.connect import open_exchange, open_ws_exchange
 from engine.venues.errors import VenueError, retry_read
 from engine.venues.health import TOPIC_VENUE_HEALTH, RateLimitMonitor, VenueHealthRecord
-from engine.venues.instruments import VenueMarket, market_for
+from engine.venues.instruments import DEFAULT_MARGIN_INIT, DEFAULT_MARGIN_MAINT, VenueMarket, market_for
+from engine.venues.native import NativeAdapterError, NativeClients, native_clients
+from engine.venues.native import create_data_client as native_data_client
+from engine.venues.native import create_exec_client as native_exec_client
+from engine.venues.native import load_instrument as load_native_instrument
 from risk.controller import RiskController
-from risk.mirror import slot_spec
+from risk.mirror import SlotSpec, slot_spec
 from strategies.spot_perp_carry import SpotPerpCarry
 
 STRATEGY_NAME = "SpotPerpCarry"
@@ -73,11 +82,22 @@ class StartupError(CarryError):
     """The node could not start: a venue unreachable, markets missing, or reconciliation failed."""
 
 
+def risk_slot(instrument: Instrument) -> SlotSpec:
+    """The risk slot of a leg's instrument.
+
+    nautilus's native Binance perpetuals carry margin rates of 1 (its adapter ignores the venue's values);
+    the gate then uses the rates the ccxt path uses (Binance BTCUSDT's first leverage bracket).
+    """
+    if isinstance(instrument, CryptoPerpetual) and instrument.margin_maint >= 1:
+        return slot_spec(instrument, mmr=float(DEFAULT_MARGIN_MAINT), imr=float(DEFAULT_MARGIN_INIT))
+    return slot_spec(instrument)
+
+
 def risk_gate(cfg: LiveConfig, instruments: list[Instrument]) -> GateInstaller:
     """The node's pre-trade gate: carry's RiskController (and its gate on the bus) over ``instruments``."""
 
     def install(kernel: NautilusKernel) -> None:
-        controller = RiskController(cfg.risk, [slot_spec(i) for i in instruments])
+        controller = RiskController(cfg.risk, [risk_slot(i) for i in instruments])
         kernel.trader.add_actor(controller)
         controller.attach(kernel)
 
@@ -97,7 +117,7 @@ class LiveRun:
     run_id: str
     markets: dict[str, VenueMarket]
     exchanges: list[ccxt_async.Exchange]
-    data_clients: list[CcxtDataClient]
+    data_clients: list[LiveMarketDataClient]
     exec_clients: list[LiveExecutionClient]
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     stop_reason: str = "stop"
@@ -271,115 +291,46 @@ def build_node(
         A venue's markets cannot be loaded or the symbol is missing.
     """
     loop = loop or asyncio.new_event_loop()
-    paper = cfg.environment == "paper"
-    exchanges: list[ccxt_async.Exchange] = []
-    markets: dict[str, VenueMarket] = {}
     legs = {"spot": cfg.spot, "perp": cfg.perp}
-    try:
-        for name, leg in legs.items():
-            if leg.client != "ccxt":
-                raise StartupError(
-                    f"{name}.client = {leg.client!r}: nautilus's native adapters are not wired into the node "
-                    "yet; use client = 'ccxt'"
-                )
-            # Paper mode reads public market data only: keys are neither needed nor read.
-            creds = None if paper else read_credentials(leg, environ)
-            exchange = open_exchange(leg, cfg.environment, creds, enable_rate_limit=enable_rate_limit)
-            exchanges.append(exchange)
-            markets[name] = loop.run_until_complete(_load_market(exchange, leg))
-    except BaseException:
-        for exchange in exchanges:
-            loop.run_until_complete(exchange.close())
-        raise
+    # Credentials and hosts are checked, and ccxt markets loaded, before any node exists.
+    exchanges, markets = _open_ccxt_legs(cfg, legs, loop, environ, enable_rate_limit)
+    natives = {
+        name: native_clients(leg, cfg.environment, _credentials(cfg, leg, environ))
+        for name, leg in legs.items()
+        if leg.client == "native"
+    }
 
     cfg.run.dir.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         cfg.kill_file.unlink()  # a stale kill flag from an earlier run must not stop this one at once
-    node_cfg = TradingNodeConfig(
-        trader_id="CARRY-001",
-        logging=LoggingConfig(log_level=cfg.node.log_level, log_colors=False),
-        exec_engine=LiveExecEngineConfig(
-            reconciliation=True,
-            reconciliation_lookback_mins=cfg.node.reconciliation_lookback_mins,
-            reconciliation_startup_delay_secs=0.0,
-            # Our clients resolve orders of unknown outcome themselves (lookup by client order id, never a
-            # resend); nautilus's in-flight check would mark them failed after a few queries.
-            inflight_check_interval_ms=0,
-        ),
-        timeout_connection=cfg.node.timeout_connection,
-        timeout_reconciliation=cfg.node.timeout_reconciliation,
-        timeout_portfolio=5.0,
-        timeout_disconnection=2.0,
-        timeout_post_stop=cfg.node.timeout_post_stop,
-        timeout_shutdown=2.0,
-    )
-    node = TradingNode(config=node_cfg, loop=loop)
+    node = TradingNode(config=_node_config(cfg), loop=loop)
     node.build()  # no client configs: carry registers its clients directly below
     kernel = node.kernel
-    for m in markets.values():
-        kernel.cache.add_instrument(m.instrument)
-
-    data_clients: list[CcxtDataClient] = []
-    exec_clients: list[LiveExecutionClient] = []
     kernel.msgbus.subscribe(topic=TOPIC_VENUE_HEALTH, handler=lambda rec: _on_venue_health(kernel, rec))
-    for (name, leg), exchange in zip(legs.items(), exchanges, strict=True):
-        health = RateLimitMonitor(
-            leg.venue,
-            cfg.node.rate_limit_reducing_secs,
-            lambda rec: kernel.msgbus.publish(TOPIC_VENUE_HEALTH, rec),
-            kernel.clock.timestamp_ns,
-        )
-        market = markets[name]
-        ws = (
-            open_ws_exchange(leg, cfg.environment, enable_rate_limit=enable_rate_limit)
-            if leg.market_data == "ws"
-            else None
-        )
-        dc = CcxtDataClient(
-            loop,
-            exchange,
-            market,
-            kernel.msgbus,
-            kernel.cache,
-            kernel.clock,
-            leg.poll_interval_secs,
-            False,
-            ws,
-        )
-        dc.health = health
-        kernel.data_engine.register_client(dc)
-        data_clients.append(dc)
-        ec: LiveExecutionClient
-        if paper:
-            ec = SandboxExecutionClient(
-                loop=loop,
-                portfolio=kernel.portfolio,
-                msgbus=kernel.msgbus,
-                cache=kernel.cache,
-                clock=kernel.clock,
-                config=SandboxExecutionClientConfig(
-                    venue=leg.venue,
-                    starting_balances=list(leg.starting_balances),
-                    oms_type="NETTING",
-                    account_type="MARGIN" if name == "perp" else "CASH",
-                ),
-            )
-        else:
-            ec = CcxtExecutionClient(
-                loop,
-                exchange,
-                [market],
-                kernel.msgbus,
-                kernel.cache,
-                kernel.clock,
-                leg.poll_interval_secs,
-                False,
-            )
-            ec.health = health
-        kernel.exec_engine.register_client(ec)
-        exec_clients.append(ec)
 
-    spot, perp = markets["spot"].instrument, markets["perp"].instrument
+    data_clients: list[LiveMarketDataClient] = []
+    exec_clients: list[LiveExecutionClient] = []
+    instruments: dict[str, Instrument] = {}
+    try:
+        for name, leg in legs.items():
+            if name in natives:
+                dc, ec, instruments[name] = _native_leg(cfg, name, natives[name], kernel, loop)
+            else:
+                dc, ec = _ccxt_leg(
+                    cfg, name, leg, exchanges[name], markets[name], kernel, loop, enable_rate_limit
+                )
+                instruments[name] = markets[name].instrument
+            kernel.data_engine.register_client(dc)
+            kernel.exec_engine.register_client(ec)
+            data_clients.append(dc)
+            exec_clients.append(ec)
+    except BaseException:
+        for exchange in exchanges.values():
+            loop.run_until_complete(exchange.close())
+        node.dispose()
+        raise
+
+    spot, perp = instruments["spot"], instruments["perp"]
     # Restart recovery: orders and fills read back from the venues at start are claimed by the strategy (not
     # nautilus's EXTERNAL strategy), so it adopts the positions they built and hedges any imbalance.
     strategy_cfg = msgspec.structs.replace(
@@ -388,7 +339,6 @@ def build_node(
     strategy = SpotPerpCarry(strategy_cfg)
     node.trader.add_strategy(strategy)
 
-    cfg.run.dir.mkdir(parents=True, exist_ok=True)
     journal = Journal(cfg.journal_url(), durable=True)
     run_id = f"{cfg.run.name}-{cfg.environment}-{_utc_stamp()}"
     journal.start_run(run_id, STRATEGY_NAME, cfg.environment, _redacted_config(cfg), start_ns=time.time_ns())
@@ -411,10 +361,136 @@ def build_node(
         recorder=recorder,
         run_id=run_id,
         markets=markets,
-        exchanges=exchanges,
+        exchanges=list(exchanges.values()),
         data_clients=data_clients,
         exec_clients=exec_clients,
     )
+
+
+def _credentials(cfg: LiveConfig, leg: VenueSettings, environ: dict[str, str] | None) -> Credentials | None:
+    # Paper mode reads public market data only: keys are neither needed nor read.
+    return None if cfg.environment == "paper" else read_credentials(leg, environ)
+
+
+def _open_ccxt_legs(
+    cfg: LiveConfig,
+    legs: dict[str, VenueSettings],
+    loop: asyncio.AbstractEventLoop,
+    environ: dict[str, str] | None,
+    enable_rate_limit: bool,
+) -> tuple[dict[str, ccxt_async.Exchange], dict[str, VenueMarket]]:
+    """Open the ccxt legs' exchanges and load their markets (closing them all if one fails)."""
+    exchanges: dict[str, ccxt_async.Exchange] = {}
+    markets: dict[str, VenueMarket] = {}
+    try:
+        for name, leg in legs.items():
+            if leg.client != "ccxt":
+                continue
+            creds = _credentials(cfg, leg, environ)
+            exchanges[name] = open_exchange(leg, cfg.environment, creds, enable_rate_limit=enable_rate_limit)
+            markets[name] = loop.run_until_complete(_load_market(exchanges[name], leg))
+    except BaseException:
+        for exchange in exchanges.values():
+            loop.run_until_complete(exchange.close())
+        raise
+    return exchanges, markets
+
+
+def _node_config(cfg: LiveConfig) -> TradingNodeConfig:
+    return TradingNodeConfig(
+        trader_id="CARRY-001",
+        logging=LoggingConfig(log_level=cfg.node.log_level, log_colors=False),
+        exec_engine=LiveExecEngineConfig(
+            reconciliation=True,
+            reconciliation_lookback_mins=cfg.node.reconciliation_lookback_mins,
+            reconciliation_startup_delay_secs=0.0,
+            # Our clients resolve orders of unknown outcome themselves (lookup by client order id, never a
+            # resend); nautilus's in-flight check would mark them failed after a few queries.
+            inflight_check_interval_ms=0,
+        ),
+        timeout_connection=cfg.node.timeout_connection,
+        timeout_reconciliation=cfg.node.timeout_reconciliation,
+        timeout_portfolio=5.0,
+        timeout_disconnection=2.0,
+        timeout_post_stop=cfg.node.timeout_post_stop,
+        timeout_shutdown=2.0,
+    )
+
+
+def _sandbox(
+    name: str, leg: VenueSettings, kernel: NautilusKernel, loop: asyncio.AbstractEventLoop
+) -> LiveExecutionClient:
+    """Paper fills: nautilus's Sandbox on the leg's market data; no order is ever sent to a venue."""
+    return SandboxExecutionClient(
+        loop=loop,
+        portfolio=kernel.portfolio,
+        msgbus=kernel.msgbus,
+        cache=kernel.cache,
+        clock=kernel.clock,
+        config=SandboxExecutionClientConfig(
+            venue=leg.venue,
+            starting_balances=list(leg.starting_balances),
+            oms_type="NETTING",
+            account_type="MARGIN" if name == "perp" else "CASH",
+        ),
+    )
+
+
+def _ccxt_leg(
+    cfg: LiveConfig,
+    name: str,
+    leg: VenueSettings,
+    exchange: ccxt_async.Exchange,
+    market: VenueMarket,
+    kernel: NautilusKernel,
+    loop: asyncio.AbstractEventLoop,
+    enable_rate_limit: bool,
+) -> tuple[LiveMarketDataClient, LiveExecutionClient]:
+    """A ccxt leg's data client and execution client (Sandbox in paper mode), sharing a health monitor."""
+    kernel.cache.add_instrument(market.instrument)
+    health = RateLimitMonitor(
+        leg.venue,
+        cfg.node.rate_limit_reducing_secs,
+        lambda rec: kernel.msgbus.publish(TOPIC_VENUE_HEALTH, rec),
+        kernel.clock.timestamp_ns,
+    )
+    ws = (
+        open_ws_exchange(leg, cfg.environment, enable_rate_limit=enable_rate_limit)
+        if leg.market_data == "ws"
+        else None
+    )
+    dc = CcxtDataClient(
+        loop, exchange, market, kernel.msgbus, kernel.cache, kernel.clock, leg.poll_interval_secs, False, ws
+    )
+    dc.health = health
+    if cfg.environment == "paper":
+        return dc, _sandbox(name, leg, kernel, loop)
+    ec = CcxtExecutionClient(
+        loop, exchange, [market], kernel.msgbus, kernel.cache, kernel.clock, leg.poll_interval_secs, False
+    )
+    ec.health = health
+    return dc, ec
+
+
+def _native_leg(
+    cfg: LiveConfig,
+    name: str,
+    clients: NativeClients,
+    kernel: NautilusKernel,
+    loop: asyncio.AbstractEventLoop,
+) -> tuple[LiveMarketDataClient, LiveExecutionClient, Instrument]:
+    """A native leg's clients; its instrument is loaded now through the adapter's own provider."""
+    leg = clients.leg
+    dc = native_data_client(clients, loop, kernel.msgbus, kernel.cache, kernel.clock)
+    try:
+        instrument = loop.run_until_complete(load_native_instrument(dc, clients.instrument_id))
+    except NativeAdapterError as exc:
+        raise StartupError(f"{leg.venue} ({leg.exchange}, native): {exc}") from exc
+    kernel.cache.add_instrument(instrument)
+    if cfg.environment == "paper":
+        return dc, _sandbox(name, leg, kernel, loop), instrument
+    ec = native_exec_client(clients, loop, kernel.msgbus, kernel.cache, kernel.clock)
+    return dc, ec, instrument
 
 
 def _on_venue_health(kernel: NautilusKernel, rec: VenueHealthRecord) -> None:

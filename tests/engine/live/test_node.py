@@ -246,15 +246,6 @@ def test_paper_node_when_key_env_names_set_but_unset_in_env_then_builds_without_
         run.dispose()
 
 
-def test_node_when_native_client_configured_then_refused_naming_the_field(
-    replay_emu: EmulatorThread, tmp_path: Path
-) -> None:
-    cfg = live_config(replay_emu.base_url, tmp_path)
-    cfg = cfg.model_copy(update={"perp": cfg.perp.model_copy(update={"client": "native"})})
-    with pytest.raises(StartupError, match=r"perp\.client = 'native'"):
-        build_node(cfg)
-
-
 def test_testnet_node_when_perp_leg_rejected_then_spot_unwound_and_nothing_left_unhedged(
     replay_emu: EmulatorThread, tmp_path: Path
 ) -> None:

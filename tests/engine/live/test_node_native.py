@@ -1,0 +1,78 @@
+"""Legs on nautilus's native Binance adapter (``client = "native"``) against the loopback emulator.
+
+nautilus's own Binance HTTP client loads the instruments from the emulator's ``exchangeInfo``; the node
+registers nautilus's Binance data and execution clients under the legs' venues, and the strategy and the
+gate see the same instrument ids as on the ccxt path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from nautilus_trader.adapters.binance.futures.execution import BinanceFuturesExecutionClient
+from nautilus_trader.adapters.binance.spot.data import BinanceSpotDataClient
+from nautilus_trader.adapters.binance.spot.execution import BinanceSpotExecutionClient
+from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
+from nautilus_trader.model.instruments import CryptoPerpetual, CurrencyPair
+
+from engine.config.live import LiveConfig
+from engine.live.node import StartupError, build_node, risk_slot
+from engine.venues.emulator import EmulatorThread
+from engine.venues.instruments import DEFAULT_MARGIN_MAINT
+from engine.venues.native import CarryBinanceFuturesDataClient
+from tests.engine.live.conftest import KEY_ENV, SECRET_ENV, TEST_KEY, TEST_SECRET, approve_all, live_config
+
+ENV = {KEY_ENV: TEST_KEY, SECRET_ENV: TEST_SECRET}
+
+
+def _native(cfg: LiveConfig, *legs: str) -> LiveConfig:
+    update = {leg: getattr(cfg, leg).model_copy(update={"client": "native"}) for leg in legs}
+    return LiveConfig.model_validate(cfg.model_dump() | {k: v.model_dump() for k, v in update.items()})
+
+
+def test_testnet_node_when_both_legs_native_then_nautilus_binance_clients_on_the_legs_venues(
+    replay_emu: EmulatorThread, tmp_path: Path
+) -> None:
+    cfg = _native(live_config(replay_emu.base_url, tmp_path, environment="testnet"), "spot", "perp")
+    run = build_node(cfg, install_gate=approve_all, environ=ENV)
+    try:
+        spot, perp = run.strategy.spot_id, run.strategy.perp_id
+        assert (str(spot), str(perp)) == ("BTCUSDT.BINANCE", "BTCUSDT-PERP.BINANCE_USDM")
+        spot_inst, perp_inst = run.kernel.cache.instrument(spot), run.kernel.cache.instrument(perp)
+        # As the emulator's exchangeInfo states them (Binance's filters), parsed by nautilus's provider.
+        assert isinstance(spot_inst, CurrencyPair) and str(spot_inst.price_increment) == "0.01000000"
+        assert isinstance(perp_inst, CryptoPerpetual) and str(perp_inst.size_increment) == "0.001"
+        assert [type(c) for c in run.data_clients] == [BinanceSpotDataClient, CarryBinanceFuturesDataClient]
+        executions = [BinanceSpotExecutionClient, BinanceFuturesExecutionClient]
+        assert [type(c) for c in run.exec_clients] == executions
+        assert [c.id.value for c in run.exec_clients] == ["BINANCE", "BINANCE_USDM"]
+        assert run.exchanges == []  # no ccxt session opened
+        # nautilus's Binance perps carry margin rates of 1; the gate uses the venue's first bracket.
+        assert risk_slot(perp_inst).mmr == float(DEFAULT_MARGIN_MAINT)
+    finally:
+        run.dispose()
+
+
+def test_paper_node_when_perp_leg_native_then_sandbox_fills_and_spot_stays_on_ccxt(
+    replay_emu: EmulatorThread, tmp_path: Path
+) -> None:
+    cfg = _native(live_config(replay_emu.base_url, tmp_path), "perp")
+    run = build_node(cfg, install_gate=approve_all)
+    try:
+        assert [type(c) for c in run.exec_clients] == [SandboxExecutionClient, SandboxExecutionClient]
+        assert type(run.data_clients[1]) is CarryBinanceFuturesDataClient
+        assert str(run.strategy.perp_id) == "BTCUSDT-PERP.BINANCE_USDM"
+        assert len(run.exchanges) == 1  # the spot leg's ccxt session
+    finally:
+        run.dispose()
+
+
+def test_native_node_when_symbol_not_listed_then_startup_error_names_the_venue(
+    replay_emu: EmulatorThread, tmp_path: Path
+) -> None:
+    cfg = live_config(replay_emu.base_url, tmp_path, environment="testnet")
+    raw = cfg.model_dump()
+    raw["perp"] |= {"client": "native", "symbol": "ETH/USDT:USDT"}
+    with pytest.raises(StartupError, match=r"BINANCE_USDM \(binanceusdm, native\).*ETHUSDT-PERP"):
+        build_node(LiveConfig.model_validate(raw), install_gate=approve_all, environ=ENV)
