@@ -26,6 +26,9 @@ import ccxt.async_support as ccxt_async
 _BINANCE_OPTIONS: dict[str, dict[str, Any]] = {
     "binance": {"fetchCurrencies": False, "fetchMargins": False, "fetchMarkets": {"types": ["spot"]}},
     "binanceusdm": {"fetchCurrencies": False, "fetchMargins": False, "fetchMarkets": {"types": ["linear"]}},
+    # OKX: spot and perpetual swaps only (no futures/option instrument lists); one order per request
+    # (/api/v5/trade/order, not ccxt's default batch endpoint).
+    "okx": {"fetchMarkets": {"types": ["spot", "swap"]}, "createOrder": "privatePostTradeOrder"},
 }
 
 
@@ -99,6 +102,7 @@ def _config(
     exchange_id: str,
     api_key: str | None,
     secret: str | None,
+    password: str | None,
     options: Mapping[str, Any] | None,
     timeout_ms: int,
     enable_rate_limit: bool,
@@ -118,7 +122,20 @@ def _config(
         config["apiKey"] = api_key
     if secret is not None:
         config["secret"] = secret
+    if password is not None:
+        config["password"] = password
     return config
+
+
+def _point(exchange: Any, base_url: str | None, sandbox: bool, map_errors: bool) -> None:
+    # Sandbox first: it swaps in the testnet/demo URL table (and OKX's x-simulated-trading header),
+    # whose hosts are then rewritten to the base URL.
+    if sandbox:
+        exchange.set_sandbox_mode(True)
+    if base_url is not None:
+        point_at(exchange, base_url)
+        if map_errors:
+            map_errors_on_any_host(exchange)
 
 
 def create_async_exchange(
@@ -127,10 +144,12 @@ def create_async_exchange(
     *,
     api_key: str | None = None,
     secret: str | None = None,
+    password: str | None = None,
     options: Mapping[str, Any] | None = None,
     timeout_ms: int = 10_000,
     enable_rate_limit: bool = True,
     map_errors: bool = True,
+    sandbox: bool = False,
 ) -> ccxt_async.Exchange:
     """Create an ``ccxt.async_support`` exchange, optionally pointed at ``base_url``.
 
@@ -142,6 +161,8 @@ def create_async_exchange(
         ``http://127.0.0.1:PORT`` for the emulator; None keeps ccxt's URLs.
     api_key, secret : str, optional
         Credentials; the caller reads them from the environment variables its config names.
+    password : str, optional
+        The key's passphrase, where the venue has one (OKX).
     options : mapping, optional
         ccxt options merged over carry's defaults.
     timeout_ms : int
@@ -150,6 +171,9 @@ def create_async_exchange(
         ccxt's client-side throttle (turn off in fast tests).
     map_errors : bool
         Apply `map_errors_on_any_host` when a base URL is given.
+    sandbox : bool
+        Switch ccxt's sandbox (testnet/demo) mode on before pointing at ``base_url``; for OKX this is
+        what sends the ``x-simulated-trading: 1`` header of demo trading.
 
     Returns
     -------
@@ -157,11 +181,8 @@ def create_async_exchange(
         Close it with ``await exchange.close()``.
     """
     cls = getattr(ccxt_async, exchange_id)
-    exchange = cls(_config(exchange_id, api_key, secret, options, timeout_ms, enable_rate_limit))
-    if base_url is not None:
-        point_at(exchange, base_url)
-        if map_errors:
-            map_errors_on_any_host(exchange)
+    exchange = cls(_config(exchange_id, api_key, secret, password, options, timeout_ms, enable_rate_limit))
+    _point(exchange, base_url, sandbox, map_errors)
     return cast(ccxt_async.Exchange, exchange)
 
 
@@ -171,16 +192,15 @@ def create_sync_exchange(
     *,
     api_key: str | None = None,
     secret: str | None = None,
+    password: str | None = None,
     options: Mapping[str, Any] | None = None,
     timeout_ms: int = 10_000,
     enable_rate_limit: bool = True,
     map_errors: bool = True,
+    sandbox: bool = False,
 ) -> ccxt.Exchange:
     """Create a synchronous ccxt exchange; parameters as in `create_async_exchange`."""
     cls = getattr(ccxt, exchange_id)
-    exchange = cls(_config(exchange_id, api_key, secret, options, timeout_ms, enable_rate_limit))
-    if base_url is not None:
-        point_at(exchange, base_url)
-        if map_errors:
-            map_errors_on_any_host(exchange)
+    exchange = cls(_config(exchange_id, api_key, secret, password, options, timeout_ms, enable_rate_limit))
+    _point(exchange, base_url, sandbox, map_errors)
     return cast(ccxt.Exchange, exchange)

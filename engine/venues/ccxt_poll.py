@@ -89,12 +89,34 @@ def _first(*values: Any) -> str | None:
     return None
 
 
+async def fetch_okx_index(exchange: ccxt_async.Exchange, symbol: str) -> str | None:
+    """OKX's index price of a swap's underlying (``GET /api/v5/market/index-tickers?instId=BTC-USDT``).
+
+    ccxt's unified API gives OKX no index (its funding-rate, ticker and mark-price structures lack it), so
+    the implicit endpoint is called; None for other venues or when OKX lists none.
+    """
+    if getattr(exchange, "id", None) != "okx":
+        return None
+    info = exchange.market(symbol).get("info") or {}
+    family = info.get("instFamily") or info.get("uly")
+    if not family:
+        return None
+    answer = await retry_read(
+        lambda: exchange.public_get_market_index_tickers({"instId": family}),
+        exchange=exchange,
+        policy=POLL_POLICY,
+    )
+    rows = answer.get("data") or []
+    return _first(rows[0].get("idxPx")) if rows else None
+
+
 async def fetch_perp_marks(exchange: ccxt_async.Exchange, symbol: str) -> PerpMarks | None:
     """Mark, index and funding of a perpetual; None when the venue does not give all three.
 
     The funding rate (and its settlement time and interval) comes from ``fetch_funding_rate`` (Binance:
     ``/fapi/v1/premiumIndex``, which also carries mark and index). Where that structure has no mark or
-    index, the ticker's ``markPrice``/``indexPrice`` are used (Bybit), then ``fetch_mark_price`` (OKX).
+    index, the ticker's ``markPrice``/``indexPrice`` are used (Bybit), then ``fetch_mark_price`` (OKX's mark)
+    and `fetch_okx_index` (OKX's index).
     """
     fr = await retry_read(lambda: exchange.fetch_funding_rate(symbol), exchange=exchange, policy=POLL_POLICY)
     info = fr.get("info")
@@ -113,9 +135,13 @@ async def fetch_perp_marks(exchange: ccxt_async.Exchange, symbol: str) -> PerpMa
         m = await retry_read(lambda: exchange.fetch_mark_price(symbol), exchange=exchange, policy=POLL_POLICY)
         mark = mark or _first(m.get("markPrice"))
         index = index or _first(m.get("indexPrice"))
+    if index is None and mark is not None:
+        index = await fetch_okx_index(exchange, symbol)
     if mark is None or index is None:
         return None
-    nxt = fr.get("nextFundingTimestamp") or fr.get("fundingTimestamp")
+    # The coming settlement: ccxt's fundingTimestamp on Binance, Bybit and OKX (OKX's nextFundingTimestamp
+    # is the settlement after it).
+    nxt = fr.get("fundingTimestamp") or fr.get("nextFundingTimestamp")
     interval = fr.get("interval")
     interval_min: int | None = None
     if isinstance(interval, str) and interval.endswith("h") and interval[:-1].isdigit():

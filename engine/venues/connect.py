@@ -71,6 +71,9 @@ def open_exchange(
         options=options,
         timeout_ms=leg.timeout_ms,
         enable_rate_limit=enable_rate_limit,
+        # OKX demo trading is the production API plus a header: keep the header when pointed elsewhere
+        # (the emulator checks it, as OKX does, against the key's environment).
+        sandbox=leg.exchange == "okx" and leg.base_url is not None and environment != "live",
     )
     if creds.password is not None:
         exchange.password = creds.password

@@ -44,6 +44,8 @@ from engine.errors import CarryError
 
 _CODE_RE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
 _MSG_RE = re.compile(r'"msg"\s*:\s*"((?:[^"\\]|\\.)*)"')
+# OKX answers an order with {"code": "1", "data": [{"sCode": "51016", ...}]}: the order's own code counts.
+_S_CODE_RE = re.compile(r'"sCode"\s*:\s*"([1-9]\d*)"')
 
 
 class VenueError(CarryError):
@@ -149,6 +151,9 @@ _BY_CODE: dict[int, type[VenueError]] = {
     -5021: InvalidOrderError,
     -5022: InvalidOrderError,
 }
+# OKX codes that ccxt maps to a class too coarse for carry (ccxt: InvalidOrder for a duplicate clOrdId,
+# which must be looked up, not taken as a rejection).
+_OKX_BY_CODE: dict[int, type[VenueError]] = {51016: DuplicateClientOrderIdError}
 # Binance: "execution status unknown" / "unknown error" / "server busy": no definite answer.
 _NO_ANSWER_CODES = frozenset({-1000, -1001, -1004, -1006, -1007, -1008})
 
@@ -219,6 +224,9 @@ def translate(
                 cls = RejectedError
         else:
             cls = _BY_CODE.get(code)
+    if (s_code := _S_CODE_RE.search(str(exc))) is not None:
+        code = int(s_code.group(1))
+        cls = _OKX_BY_CODE.get(code)
     if cls is None:
         cls = _by_class(exc, placing_order)
     # Only a rate-limit answer carries a fresh Retry-After; other errors may leave an older one behind.
