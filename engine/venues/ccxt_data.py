@@ -9,16 +9,28 @@ Timestamps: ``ts_event`` and ``ts_init`` are the node clock at receipt. Venue ti
 ``ts_event`` because the strategy's staleness check compares quote ages on the node clock (a replaying
 emulator's clock runs in the past).
 
-Quotes come by REST polling, or (``ws_exchange`` given, config ``market_data = "ws"``) from the venue's
-book-ticker websocket through ccxt.pro (``watch_bids_asks``); marks, index and funding are always polled.
+Two ways in (config ``market_data``):
+
+- ``rest``: the book (and a perpetual's marks) polled every ``poll_interval_secs``; trade ticks, once
+  subscribed, by polling ``fetch_trades``;
+- ``ws`` (``ws_exchange`` given): quotes from the book-ticker stream (ccxt.pro ``watch_bids_asks``), a
+  perpetual's mark, index and funding from the mark-price stream (``watch_mark_price``: Binance's
+  ``markPrice@1s``), trade ticks from ``watch_trades``. Where the venue's ccxt.pro class lacks a method,
+  or its mark stream lacks the index or rate (OKX), that feed falls back to REST polling.
+
+Each feed runs in its own task, so the quote path stays one await and one conversion. Trade ticks carry the
+venue's trade id and aggressor side (Binance's ``m``: buyer is maker -> the seller was the aggressor) and
+are deduplicated by trade id (a reconnect or overlapping polls may repeat trades).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 
 import ccxt
 import ccxt.async_support as ccxt_async
@@ -38,18 +50,37 @@ from nautilus_trader.data.messages import (
     UnsubscribeTradeTicks,
 )
 from nautilus_trader.live.data_client import LiveMarketDataClient
-from nautilus_trader.model.data import FundingRateUpdate, IndexPriceUpdate, MarkPriceUpdate, QuoteTick
-from nautilus_trader.model.identifiers import ClientId, Venue
+from nautilus_trader.model.data import (
+    FundingRateUpdate,
+    IndexPriceUpdate,
+    MarkPriceUpdate,
+    QuoteTick,
+    TradeTick,
+)
+from nautilus_trader.model.enums import AggressorSide
+from nautilus_trader.model.identifiers import ClientId, TradeId, Venue
 from nautilus_trader.model.objects import Price
 
 from engine.data.binance_ws import REFERENCE_PRICE_PRECISION
-from engine.venues.ccxt_poll import BookTop, PerpMarks, book_from_ticker, fetch_book_top, fetch_perp_marks
+from engine.venues.ccxt_poll import (
+    BookTop,
+    PerpMarks,
+    VenueTrade,
+    book_from_ticker,
+    fetch_book_top,
+    fetch_perp_marks,
+    fetch_recent_trades,
+    marks_from_ticker,
+    trade_from_ccxt,
+)
 from engine.venues.errors import RateLimitedError, VenueError, translate
 from engine.venues.health import RateLimitMonitor
 from engine.venues.instruments import VenueMarket, is_perp
 
 _REF_Q = Decimal(1).scaleb(-REFERENCE_PRICE_PRECISION)
 DEFAULT_FUNDING_INTERVAL_MIN = 480
+_SEEN_TRADES = 10_000  # trade ids remembered for deduplication
+_TRADE_POLL_LIMIT = 100
 
 QuoteHook = Callable[[QuoteTick, int], None]
 
@@ -59,8 +90,12 @@ def reference_price(text: str) -> Price:
     return Price.from_str(format(Decimal(text).quantize(_REF_Q), "f"))
 
 
+class MarkStreamIncomplete(Exception):
+    """The venue's mark stream lacks the index or the funding rate: marks are polled instead."""
+
+
 class CcxtDataClient(LiveMarketDataClient):
-    """Polls one venue market through ccxt and publishes nautilus data.
+    """Streams or polls one venue market through ccxt and publishes nautilus data.
 
     Parameters
     ----------
@@ -76,6 +111,8 @@ class CcxtDataClient(LiveMarketDataClient):
         Seconds between polls.
     close_exchange : bool
         Close the ccxt session on disconnect (False when the execution client shares it).
+    ws_exchange : ccxt.pro exchange, optional
+        Streams quotes, marks and trades (``market_data = "ws"``); closed by `_disconnect`.
     """
 
     def __init__(
@@ -107,9 +144,14 @@ class CcxtDataClient(LiveMarketDataClient):
         self._poll_task: asyncio.Task[None] | None = None
         self.ws_exchange = ws_exchange
         self._ws_task: asyncio.Task[None] | None = None
+        self._marks_task: asyncio.Task[None] | None = None
+        self._trades_task: asyncio.Task[None] | None = None
         self.ws_messages = 0
         self._last_book: BookTop | None = None
+        self._funding_interval_min: int | None = None
+        self._seen_trades: OrderedDict[str, None] = OrderedDict()
         self.polls = 0
+        self.trade_polls = 0
         self.poll_errors = 0
         # Instrumentation for scripts/bench_paper.py: called with (quote, perf_counter_ns at receipt).
         self.on_quote: QuoteHook | None = None
@@ -118,37 +160,44 @@ class CcxtDataClient(LiveMarketDataClient):
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
+    def _streams(self, method: str) -> bool:
+        """Whether ``method`` (``watchMarkPrice`` ...) runs on the venue's stream rather than by polling."""
+        return self.ws_exchange is not None and self.ws_exchange.has.get(method) is True
+
     async def _connect(self) -> None:
         instrument = self.market.instrument
         self._cache.add_instrument(instrument)
         self._handle_data(instrument)
-        await self.poll_once()  # the first quote is in the cache before the strategy starts
+        await self.poll_once()  # the first quote (and marks) in the cache before the strategy starts
         if self.ws_exchange is not None:
             self._ws_task = self.create_task(self._ws_loop(), log_msg=f"stream {instrument.id}")
-        if self.ws_exchange is None or is_perp(instrument):
+        if is_perp(instrument) and self._streams("watchMarkPrice"):
+            self._marks_task = self.create_task(self._marks_loop(), log_msg=f"marks {instrument.id}")
+        if self.ws_exchange is None or (is_perp(instrument) and self._marks_task is None):
             self._poll_task = self.create_task(self._poll_loop(), log_msg=f"poll {instrument.id}")
 
     async def _disconnect(self) -> None:
-        for task in (self._poll_task, self._ws_task):
+        for task in (self._poll_task, self._ws_task, self._marks_task, self._trades_task):
             if task is not None:
                 task.cancel()
-        self._poll_task = self._ws_task = None
+        self._poll_task = self._ws_task = self._marks_task = self._trades_task = None
         if self.ws_exchange is not None:
             await self.ws_exchange.close()
         if self._close_exchange:
             await self.exchange.close()
 
-    async def _ws_loop(self) -> None:
-        """Quotes from the venue's book-ticker stream (ccxt.pro ``watch_bids_asks``); reconnects on errors."""
-        assert self.ws_exchange is not None
-        symbol = self.market.ccxt_symbol
+    async def _watch(
+        self, what: str, watch: Callable[[], Awaitable[Any]], handle: Callable[[Any, int], None]
+    ) -> None:
+        """Await one stream forever, handing each update and its receipt time (perf_counter_ns) to
+        ``handle``; venue errors back off and resubscribe (ccxt.pro reconnects underneath)."""
         backoff = 0.5
         while True:
             try:
-                tickers = await self.ws_exchange.watch_bids_asks([symbol])
+                update = await watch()
             except ccxt.BaseError as exc:
                 err = translate(exc, placing_order=False)
-                self._log.warning(f"stream {symbol}: {type(err).__name__}: {exc}; reconnecting in {backoff}s")
+                self._log.warning(f"{what}: {type(err).__name__}: {exc}; reconnecting in {backoff}s")
                 if self.health is not None and isinstance(err, RateLimitedError):
                     self.health.rate_limited()
                 await asyncio.sleep(backoff)
@@ -157,10 +206,37 @@ class CcxtDataClient(LiveMarketDataClient):
             received = time.perf_counter_ns()
             backoff = 0.5
             self.ws_messages += 1
-            ticker = tickers.get(symbol)
-            book = book_from_ticker(ticker) if ticker is not None else None
-            if book is not None:
-                self._publish_book(book, received)
+            handle(update, received)
+
+    async def _ws_loop(self) -> None:
+        """Quotes from the venue's book-ticker stream (ccxt.pro ``watch_bids_asks``)."""
+        assert self.ws_exchange is not None
+        ws, symbol = self.ws_exchange, self.market.ccxt_symbol
+        await self._watch(f"stream {symbol}", lambda: ws.watch_bids_asks([symbol]), self._on_bids_asks)
+
+    def _on_bids_asks(self, tickers: dict[str, Any], received: int) -> None:
+        ticker = tickers.get(self.market.ccxt_symbol)
+        book = book_from_ticker(ticker) if ticker is not None else None
+        if book is not None:
+            self._publish_book(book, received)
+
+    async def _marks_loop(self) -> None:
+        """Mark, index and funding from the venue's mark-price stream (ccxt.pro ``watch_mark_price``); polls
+        instead when the stream turns out not to carry all three."""
+        assert self.ws_exchange is not None
+        ws, symbol = self.ws_exchange, self.market.ccxt_symbol
+        try:
+            await self._watch(f"marks {symbol}", lambda: ws.watch_mark_price(symbol), self._on_mark_price)
+        except MarkStreamIncomplete:
+            self._log.warning(f"marks {symbol}: the stream lacks index or funding; polling them instead")
+            self._marks_task = None
+            self._poll_task = self.create_task(self._poll_loop(), log_msg=f"poll {self.market.instrument.id}")
+
+    def _on_mark_price(self, ticker: dict[str, Any], received: int) -> None:
+        marks = marks_from_ticker(ticker, self._funding_interval_min)
+        if marks is None:
+            raise MarkStreamIncomplete(self.market.ccxt_symbol)
+        self._publish_marks(marks)
 
     async def _poll_loop(self) -> None:
         while True:
@@ -168,15 +244,19 @@ class CcxtDataClient(LiveMarketDataClient):
             await self.poll_once()
 
     async def poll_once(self) -> None:
-        """Poll the book (and marks for a perp) once and publish what changed; venue errors are logged."""
+        """Poll what is not streamed (the book, a perpetual's marks) once and publish it; venue errors
+        are logged."""
         self.polls += 1
         try:
-            streaming = self.ws_exchange is not None and self._ws_task is not None
-            book = None if streaming else await fetch_book_top(self.exchange, self.market.ccxt_symbol)
+            book = (
+                None
+                if self._ws_task is not None
+                else await fetch_book_top(self.exchange, self.market.ccxt_symbol)
+            )
             received = time.perf_counter_ns()
             marks = (
                 await fetch_perp_marks(self.exchange, self.market.ccxt_symbol)
-                if is_perp(self.market.instrument)
+                if is_perp(self.market.instrument) and self._marks_task is None
                 else None
             )
         except VenueError as exc:
@@ -191,7 +271,55 @@ class CcxtDataClient(LiveMarketDataClient):
         if book is not None:
             self._publish_book(book, received)
         if marks is not None:
+            if marks.interval_min:
+                self._funding_interval_min = marks.interval_min  # the mark stream does not state it
             self._publish_marks(marks)
+
+    # -- trades ---------------------------------------------------------------------------------------
+
+    async def _trades_ws_loop(self) -> None:
+        """Trade ticks from the venue's trade stream (ccxt.pro ``watch_trades``)."""
+        assert self.ws_exchange is not None
+        ws, symbol = self.ws_exchange, self.market.ccxt_symbol
+        await self._watch(f"trades {symbol}", lambda: ws.watch_trades(symbol), self._on_trades)
+
+    def _on_trades(self, trades: list[dict[str, Any]], received: int) -> None:
+        for t in trades:
+            trade = trade_from_ccxt(t)
+            if trade is not None:
+                self._publish_trade(trade)
+
+    async def _trades_poll_loop(self) -> None:
+        """Trade ticks by polling ``fetch_trades``; the first poll only marks what already happened."""
+        symbol = self.market.ccxt_symbol
+        first = True
+        while True:
+            self.trade_polls += 1
+            try:
+                trades = await fetch_recent_trades(self.exchange, symbol, _TRADE_POLL_LIMIT)
+            except VenueError as exc:
+                self.poll_errors += 1
+                if self.health is not None and isinstance(exc, RateLimitedError):
+                    self.health.rate_limited()
+                self._log.warning(f"poll trades {symbol} failed: {type(exc).__name__}: {exc}")
+            else:
+                for trade in trades:
+                    if first:
+                        self._seen(trade.trade_id)
+                    else:
+                        self._publish_trade(trade)
+                first = False
+            await asyncio.sleep(self.poll_interval_secs)
+
+    def _seen(self, trade_id: str) -> bool:
+        """Remember ``trade_id``; True if it was already seen (bounded memory, oldest forgotten)."""
+        seen = self._seen_trades
+        if trade_id in seen:
+            return True
+        seen[trade_id] = None
+        if len(seen) > _SEEN_TRADES:
+            seen.popitem(last=False)
+        return False
 
     # -- conversions ----------------------------------------------------------------------------------
 
@@ -234,13 +362,39 @@ class CcxtDataClient(LiveMarketDataClient):
             )
         )
 
-    # -- subscriptions: everything configured is streamed already -------------------------------------
+    def _publish_trade(self, trade: VenueTrade) -> None:
+        if self._seen(trade.trade_id):
+            return
+        inst = self.market.instrument
+        price, size = Decimal(trade.price), self.market.from_venue_amount(Decimal(trade.size))
+        if not (price > 0 and size > 0):
+            self._log.warning(f"{inst.id}: invalid trade {trade.trade_id} p={trade.price} q={trade.size}")
+            return
+        side = (
+            AggressorSide.NO_AGGRESSOR
+            if trade.seller_aggressor is None
+            else AggressorSide.SELLER
+            if trade.seller_aggressor
+            else AggressorSide.BUYER
+        )
+        now = self._clock.timestamp_ns()
+        self._handle_data(
+            TradeTick(
+                inst.id, inst.make_price(price), inst.make_qty(size), side, TradeId(trade.trade_id), now, now
+            )
+        )
+
+    # -- subscriptions: quotes and marks are streamed already; trades on demand ----------------------
 
     async def _subscribe_quote_ticks(self, command: SubscribeQuoteTicks) -> None:
         return None
 
     async def _subscribe_trade_ticks(self, command: SubscribeTradeTicks) -> None:
-        self._log.warning("trade ticks are not polled by the ccxt REST data client")
+        if command.instrument_id != self.market.instrument.id or self._trades_task is not None:
+            return
+        streamed = self._streams("watchTrades")
+        loop = self._trades_ws_loop() if streamed else self._trades_poll_loop()
+        self._trades_task = self.create_task(loop, log_msg=f"trades {command.instrument_id}")
 
     async def _subscribe_mark_prices(self, command: SubscribeMarkPrices) -> None:
         return None
@@ -255,7 +409,16 @@ class CcxtDataClient(LiveMarketDataClient):
         return None
 
     async def _unsubscribe_trade_ticks(self, command: UnsubscribeTradeTicks) -> None:
-        return None
+        if command.instrument_id != self.market.instrument.id or self._trades_task is None:
+            return
+        self._trades_task.cancel()
+        self._trades_task = None
+        if self._streams("unWatchTrades"):
+            assert self.ws_exchange is not None
+            try:
+                await self.ws_exchange.un_watch_trades(self.market.ccxt_symbol)
+            except ccxt.BaseError as exc:  # the subscription ends with the connection anyway
+                self._log.warning(f"unsubscribe trades {self.market.ccxt_symbol}: {exc}")
 
     async def _unsubscribe_mark_prices(self, command: UnsubscribeMarkPrices) -> None:
         return None

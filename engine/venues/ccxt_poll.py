@@ -1,4 +1,5 @@
-"""One REST poll of a venue market through ccxt's unified API: top of book, mark, index, funding.
+"""One REST poll of a venue market through ccxt's unified API: top of book, mark, index, funding, trades;
+and the same structures read from ccxt.pro's streams (`marks_from_ticker`, `trade_from_ccxt`).
 
 Shared by the nautilus data client (`engine.venues.ccxt_data`) and the stream recorder
 (`engine.live.record`). Prices and sizes are kept as the venue's decimal strings where ccxt exposes them
@@ -148,3 +149,66 @@ async def fetch_perp_marks(exchange: ccxt_async.Exchange, symbol: str) -> PerpMa
         interval_min = int(interval[:-1]) * 60
     ts = fr.get("timestamp")
     return PerpMarks(mark, index, rate, int(nxt) if nxt else None, interval_min, int(ts) if ts else None)
+
+
+def marks_from_ticker(t: dict[str, Any], interval_min: int | None = None) -> PerpMarks | None:
+    """A streamed mark-price ticker (ccxt.pro ``watch_mark_price``) as `PerpMarks`; None when it lacks the
+    mark, the index or the funding rate (OKX's mark-price channel carries the mark only).
+
+    Binance's ``markPriceUpdate`` is read from ``info`` (``p`` mark, ``i`` index, ``r`` rate, ``T`` next
+    funding, ``E`` event time), its own strings; other venues' unified fields are the fallback.
+    """
+    info = t.get("info")
+    raw: dict[str, Any] = info if isinstance(info, dict) else {}
+    mark = _first(raw.get("p"), t.get("markPrice"))
+    index = _first(raw.get("i"), t.get("indexPrice"))
+    rate = _first(raw.get("r"), raw.get("fundingRate"))
+    if mark is None or index is None or rate is None:
+        return None
+    nxt = raw.get("T") or raw.get("nextFundingTime")
+    ts = raw.get("E") or t.get("timestamp")
+    return PerpMarks(mark, index, rate, int(nxt) if nxt else None, interval_min, int(ts) if ts else None)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueTrade:
+    """One public trade: the venue's id, price and size strings, taker side, time (ms).
+
+    ``seller_aggressor`` is Binance's ``m`` (buyer is maker: the taker sold), or ccxt's taker ``side``
+    where the venue has no such flag; None when neither says.
+    """
+
+    trade_id: str
+    price: str
+    size: str
+    seller_aggressor: bool | None
+    ts_ms: int | None
+
+
+def trade_from_ccxt(t: dict[str, Any]) -> VenueTrade | None:
+    """A ccxt trade (``fetch_trades`` or ``watch_trades``) as a `VenueTrade`; None without id/price/size."""
+    info = t.get("info")
+    raw: dict[str, Any] = info if isinstance(info, dict) else {}
+    trade_id = t.get("id")
+    # Binance: stream p/q (trade, aggTrade) and REST aggTrades p/q, REST trades price/qty.
+    price = raw.get("p") or raw.get("price") or dec_str(t.get("price"))
+    size = raw.get("q") or raw.get("qty") or dec_str(t.get("amount"))
+    if trade_id is None or price is None or size is None:
+        return None
+    maker = raw.get("m", raw.get("isBuyerMaker"))
+    side = t.get("side")
+    seller = (
+        bool(maker) if isinstance(maker, bool) else ({"sell": True, "buy": False}.get(side) if side else None)
+    )
+    ts = t.get("timestamp")
+    return VenueTrade(str(trade_id), str(price), str(size), seller, int(ts) if ts else None)
+
+
+async def fetch_recent_trades(
+    exchange: ccxt_async.Exchange, symbol: str, limit: int = 100
+) -> list[VenueTrade]:
+    """The venue's latest public trades of ``symbol``, oldest first (Binance: ``aggTrades``)."""
+    rows = await retry_read(
+        lambda: exchange.fetch_trades(symbol, limit=limit), exchange=exchange, policy=POLL_POLICY
+    )
+    return [v for v in (trade_from_ccxt(t) for t in rows) if v is not None]

@@ -16,7 +16,14 @@ from urllib.parse import urlsplit, urlunsplit
 import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 
-from engine.config.live import Credentials, Environment, UnsafeHostError, VenueSettings, check_hosts
+from engine.config.live import (
+    Credentials,
+    Environment,
+    UnsafeHostError,
+    VenueSettings,
+    check_hosts,
+    is_loopback,
+)
 from engine.venues.ccxt_factory import create_async_exchange, rewrite_host
 
 # Where each exchange takes a client order id on order lookups (ccxt's unified ``clientOrderId`` param is
@@ -96,14 +103,28 @@ def _ws_base(base_url: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path, "", ""))
 
 
-def _point_ws(node: Any, base_url: str | None, ws_base_url: str) -> Any:
+# Exchanges whose stream families differ only by host (Binance: stream.binance.com spot, fstream USD-M,
+# dstream COIN-M, all at /ws): on one loopback host the family must move into the path.
+_FAMILY_BY_HOST = frozenset({"binance", "binanceusdm", "binancecoinm"})
+
+
+def _ws_url(url: str, ws_base_url: str, family_in_path: bool) -> str:
+    """``url`` on ``ws_base_url``'s host; with ``family_in_path`` the venue host's first label leads the path
+    (``wss://fstream.binance.com/ws`` -> ``ws://127.0.0.1:8765/fstream/ws``, see the emulator's streams)."""
+    if not family_in_path:
+        return rewrite_host(url, ws_base_url)
+    label = (urlsplit(url).hostname or "").split(".")[0]
+    return rewrite_host(url, f"{ws_base_url.rstrip('/')}/{label}")
+
+
+def _point_ws(node: Any, base_url: str | None, ws_base_url: str, family_in_path: bool = False) -> Any:
     """Rewrite a ccxt URL table: websocket entries to ``ws_base_url``'s host, REST ones to ``base_url``'s."""
     if isinstance(node, str):
         if node.startswith(("ws://", "wss://")):
-            return rewrite_host(node, ws_base_url)
+            return _ws_url(node, ws_base_url, family_in_path)
         return rewrite_host(node, base_url) if base_url is not None and "://" in node else node
     if isinstance(node, dict):
-        return {k: _point_ws(v, base_url, ws_base_url) for k, v in node.items()}
+        return {k: _point_ws(v, base_url, ws_base_url, family_in_path) for k, v in node.items()}
     return node
 
 
@@ -111,6 +132,10 @@ def open_ws_exchange(
     leg: VenueSettings, environment: Environment, *, enable_rate_limit: bool = True
 ) -> ccxt_async.Exchange:
     """A ccxt.pro exchange for ``leg``'s public websocket streams (no credentials), hosts checked as REST.
+
+    On a loopback ``ws_base_url`` (or ``base_url``) a Binance exchange's stream hosts become path prefixes
+    (``/stream/ws`` spot, ``/fstream/ws`` USD-M), which the emulator serves and ccxt.pro still reads as
+    spot or futures (it tests ``'/stream' in url``).
 
     Raises
     ------
@@ -130,7 +155,9 @@ def open_ws_exchange(
     ws_base = leg.ws_base_url or (_ws_base(leg.base_url) if leg.base_url is not None else None)
     if ws_base is not None:
         urls = cast(dict[str, Any], exchange.urls)
-        urls["api"] = _point_ws(urls["api"], leg.base_url, _ws_base(ws_base))
+        # Only a loopback host (the emulator) serves every stream family on one host.
+        family_in_path = leg.exchange in _FAMILY_BY_HOST and is_loopback(urlsplit(ws_base).hostname or "")
+        urls["api"] = _point_ws(urls["api"], leg.base_url, _ws_base(ws_base), family_in_path)
     elif leg.exchange == "okx" and environment != "live":
         return cast(ccxt_async.Exchange, exchange)  # OKX demo streams: production host, demo flag
     check_hosts(leg.exchange, environment, resolved_urls(exchange), f"{leg.venue} ({leg.exchange}) stream")

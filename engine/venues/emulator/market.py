@@ -331,6 +331,12 @@ class MarketReplay:
         ``on_funding_time(market_index, funding_time_ns)`` the moment the clock reaches a funding time,
         before anything else happens at that time: the venue records which positions are entitled
         (the rate itself is only final a moment later, see `_apply`).
+
+    Attributes
+    ----------
+    on_advance : callable or None
+        ``on_advance(first, stop)`` once per advance that applied events ``recording.events[first:stop]``
+        (the websocket streams push them; one call per step keeps the per-event path unchanged).
     """
 
     def __init__(
@@ -345,6 +351,7 @@ class MarketReplay:
         self.on_quote = on_quote
         self.on_funding = on_funding
         self.on_funding_time = on_funding_time
+        self.on_advance: Callable[[int, int], None] | None = None
         self._reached: set[tuple[int, int]] = set()
         self._next_reach_ns = _NEVER
         self.cursor = 0
@@ -382,24 +389,27 @@ class MarketReplay:
         """Apply the next ``n`` events; return how many were applied."""
         events = self.recording.events
         stop = min(len(events), self.cursor + n)
-        applied = stop - self.cursor
+        first = self.cursor
         while self.cursor < stop:
             self._apply(events[self.cursor])
             self.cursor += 1
-        return applied
+        if self.on_advance is not None and stop > first:
+            self.on_advance(first, stop)
+        return stop - first
 
     def advance_to(self, ts_ns: int) -> int:
         """Apply every event at or before ``ts_ns`` and set the clock there (never backwards)."""
         events = self.recording.events
-        n = 0
+        first = self.cursor
         while self.cursor < len(events) and events[self.cursor][0] <= ts_ns:
             self._apply(events[self.cursor])
             self.cursor += 1
-            n += 1
         self.now_ns = max(self.now_ns, ts_ns)
         if self.now_ns >= self._next_reach_ns:
             self._reach(self.now_ns)
-        return n
+        if self.on_advance is not None and self.cursor > first:
+            self.on_advance(first, self.cursor)
+        return self.cursor - first
 
     def advance_until_quoted(self) -> None:
         """Step until every market has a book (and every USD-M market a mark price), then apply the
