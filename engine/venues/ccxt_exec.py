@@ -31,6 +31,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+import ccxt
 import ccxt.async_support as ccxt_async
 import pandas as pd
 from nautilus_trader.cache.cache import Cache
@@ -454,12 +455,29 @@ class CcxtExecutionClient(LiveExecutionClient):
                 exchange=self.exchange,
                 policy=LOOKUP_POLICY,
             )
-        params = {self._lookup_param: tracked.venue_client_id}
+        cid = tracked.venue_client_id
         return await retry_read(
-            lambda: self.exchange.fetch_order(None, market.ccxt_symbol, params),
+            lambda: self._fetch_by_client_id(market.ccxt_symbol, cid),
             exchange=self.exchange,
             policy=LOOKUP_POLICY,
         )
+
+    async def _fetch_by_client_id(self, symbol: str, cid: str) -> dict[str, Any]:
+        """One order by its client order id (raises ccxt's ``OrderNotFound`` when the venue has none).
+
+        ccxt's ``bybit.fetch_order(None, ...)`` still sends ``orderId=None``, which Bybit looks up before
+        ``orderLinkId``: no order is ever found. So Bybit is asked by ``orderLinkId`` alone, first among
+        the open and 500 newest orders (``openOnly=1``), then in the order history.
+        """
+        if str(self.exchange.id) != "bybit":
+            return await self.exchange.fetch_order(None, symbol, {self._lookup_param: cid})
+        params = {"orderLinkId": cid}
+        found = await self.exchange.fetch_open_orders(symbol, None, None, {**params, "openOnly": 1})
+        if not found:
+            found = await self.exchange.fetch_canceled_and_closed_orders(symbol, None, None, params)
+        if not found:
+            raise ccxt.OrderNotFound(f"{self.exchange.id}: no order with orderLinkId {cid}")
+        return found[0]
 
     async def _cancel_order(self, command: CancelOrder) -> None:
         tracked = self._tracked.get(command.client_order_id) or self._track_cached(command.client_order_id)
@@ -588,6 +606,8 @@ class CcxtExecutionClient(LiveExecutionClient):
             for t in sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t.get("id")))):
                 self._emit_fill(tracked, market, vid, t)
             self.create_task(self._refresh_account(), log_msg=f"account after fill {tracked.client_order_id}")
+        if status == "closed" and o.get("amount") is not None and _d(o.get("amount")) > _d(o.get("filled")):
+            status = "canceled"  # Bybit spot PartiallyFilledCanceled: ccxt says closed, the rest was canceled
         if status in _TERMINAL and tracked.filled >= filled:
             tracked.done = True
             if status == "canceled" or status == "rejected":
@@ -712,12 +732,10 @@ class CcxtExecutionClient(LiveExecutionClient):
             async def fetch() -> dict[str, Any]:
                 return await self.exchange.fetch_order(vid, market.ccxt_symbol)
         elif command.client_order_id is not None:
-            params = {
-                self._lookup_param: venue_client_id(command.client_order_id.value, str(self.exchange.id))
-            }
+            cid = venue_client_id(command.client_order_id.value, str(self.exchange.id))
 
             async def fetch() -> dict[str, Any]:
-                return await self.exchange.fetch_order(None, market.ccxt_symbol, params)
+                return await self._fetch_by_client_id(market.ccxt_symbol, cid)
         else:
             raise ValueError("venue_order_id or client_order_id is required")
         try:

@@ -26,6 +26,9 @@ import ccxt.async_support as ccxt_async
 _BINANCE_OPTIONS: dict[str, dict[str, Any]] = {
     "binance": {"fetchCurrencies": False, "fetchMargins": False, "fetchMarkets": {"types": ["spot"]}},
     "binanceusdm": {"fetchCurrencies": False, "fetchMargins": False, "fetchMarkets": {"types": ["linear"]}},
+    # Bybit: carry trades spot and linear only (no inverse/option market loads); ccxt refuses fetch_order on
+    # a unified account unless told it knows the lookup covers only the 500 newest orders per category.
+    "bybit": {"fetchMarkets": {"types": ["spot", "linear"]}, "fetchOrder": {"acknowledged": True}},
     # OKX: spot and perpetual swaps only (no futures/option instrument lists); one order per request
     # (/api/v5/trade/order, not ccxt's default batch endpoint).
     "okx": {"fetchMarkets": {"types": ["spot", "swap"]}, "createOrder": "privatePostTradeOrder"},

@@ -46,6 +46,7 @@ _CODE_RE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
 _MSG_RE = re.compile(r'"msg"\s*:\s*"((?:[^"\\]|\\.)*)"')
 # OKX answers an order with {"code": "1", "data": [{"sCode": "51016", ...}]}: the order's own code counts.
 _S_CODE_RE = re.compile(r'"sCode"\s*:\s*"([1-9]\d*)"')
+_RET_CODE_RE = re.compile(r'"retCode"\s*:\s*"?(\d+)')
 
 
 class VenueError(CarryError):
@@ -151,6 +152,13 @@ _BY_CODE: dict[int, type[VenueError]] = {
     -5021: InvalidOrderError,
     -5022: InvalidOrderError,
 }
+# Bybit retCodes that ccxt maps to a class too coarse for carry (ccxt: InvalidOrder for a duplicate
+# orderLinkId, which must be looked up, not taken as a rejection).
+_BYBIT_BY_CODE: dict[int, type[VenueError]] = {
+    110072: DuplicateClientOrderIdError,
+    170141: DuplicateClientOrderIdError,
+    12141: DuplicateClientOrderIdError,
+}
 # OKX codes that ccxt maps to a class too coarse for carry (ccxt: InvalidOrder for a duplicate clOrdId,
 # which must be looked up, not taken as a rejection).
 _OKX_BY_CODE: dict[int, type[VenueError]] = {51016: DuplicateClientOrderIdError}
@@ -224,6 +232,9 @@ def translate(
                 cls = RejectedError
         else:
             cls = _BY_CODE.get(code)
+    if code is None and (ret := _RET_CODE_RE.search(str(exc))) is not None:
+        code = int(ret.group(1))  # Bybit's {"retCode": ...}
+        cls = _BYBIT_BY_CODE.get(code)
     if (s_code := _S_CODE_RE.search(str(exc))) is not None:
         code = int(s_code.group(1))
         cls = _OKX_BY_CODE.get(code)
