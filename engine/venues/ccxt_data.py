@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -65,6 +64,7 @@ from engine.data.binance_ws import REFERENCE_PRICE_PRECISION
 from engine.venues.ccxt_poll import (
     BookTop,
     PerpMarks,
+    SeenIds,
     VenueTrade,
     book_from_ticker,
     fetch_book_top,
@@ -79,7 +79,6 @@ from engine.venues.instruments import VenueMarket, is_perp
 
 _REF_Q = Decimal(1).scaleb(-REFERENCE_PRICE_PRECISION)
 DEFAULT_FUNDING_INTERVAL_MIN = 480
-_SEEN_TRADES = 10_000  # trade ids remembered for deduplication
 _TRADE_POLL_LIMIT = 100
 
 QuoteHook = Callable[[QuoteTick, int], None]
@@ -149,7 +148,7 @@ class CcxtDataClient(LiveMarketDataClient):
         self.ws_messages = 0
         self._last_book: BookTop | None = None
         self._funding_interval_min: int | None = None
-        self._seen_trades: OrderedDict[str, None] = OrderedDict()
+        self._seen_trades = SeenIds()
         self.polls = 0
         self.trade_polls = 0
         self.poll_errors = 0
@@ -305,21 +304,11 @@ class CcxtDataClient(LiveMarketDataClient):
             else:
                 for trade in trades:
                     if first:
-                        self._seen(trade.trade_id)
+                        self._seen_trades.seen(trade.trade_id)
                     else:
                         self._publish_trade(trade)
                 first = False
             await asyncio.sleep(self.poll_interval_secs)
-
-    def _seen(self, trade_id: str) -> bool:
-        """Remember ``trade_id``; True if it was already seen (bounded memory, oldest forgotten)."""
-        seen = self._seen_trades
-        if trade_id in seen:
-            return True
-        seen[trade_id] = None
-        if len(seen) > _SEEN_TRADES:
-            seen.popitem(last=False)
-        return False
 
     # -- conversions ----------------------------------------------------------------------------------
 
@@ -363,7 +352,7 @@ class CcxtDataClient(LiveMarketDataClient):
         )
 
     def _publish_trade(self, trade: VenueTrade) -> None:
-        if self._seen(trade.trade_id):
+        if self._seen_trades.seen(trade.trade_id):
             return
         inst = self.market.instrument
         price, size = Decimal(trade.price), self.market.from_venue_amount(Decimal(trade.size))

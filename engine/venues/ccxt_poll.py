@@ -8,6 +8,7 @@ Shared by the nautilus data client (`engine.venues.ccxt_data`) and the stream re
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -204,11 +205,45 @@ def trade_from_ccxt(t: dict[str, Any]) -> VenueTrade | None:
     return VenueTrade(str(trade_id), str(price), str(size), seller, int(ts) if ts else None)
 
 
+# Binance: the recent-trades list (``/api/v3/trades``, ``/fapi/v1/trades``) rather than ccxt's default
+# aggTrades: its ids are the trade ids of the ``@trade`` stream and the recordings (aggregate ids are not),
+# and on USD-M it weighs 5 instead of 20.
+_RECENT_TRADES_METHOD = {"binance": "publicGetTrades", "binanceusdm": "fapiPublicGetTrades"}
+
+
 async def fetch_recent_trades(
     exchange: ccxt_async.Exchange, symbol: str, limit: int = 100
 ) -> list[VenueTrade]:
-    """The venue's latest public trades of ``symbol``, oldest first (Binance: ``aggTrades``)."""
+    """The venue's latest public trades of ``symbol``, oldest first."""
+    method = _RECENT_TRADES_METHOD.get(str(exchange.id))
+    params = {"fetchTradesMethod": method} if method else {}
     rows = await retry_read(
-        lambda: exchange.fetch_trades(symbol, limit=limit), exchange=exchange, policy=POLL_POLICY
+        lambda: exchange.fetch_trades(symbol, limit=limit, params=params),
+        exchange=exchange,
+        policy=POLL_POLICY,
     )
     return [v for v in (trade_from_ccxt(t) for t in rows) if v is not None]
+
+
+class SeenIds:
+    """The last ``size`` trade ids seen, to drop repeats (overlapping polls, a resubscription).
+
+    Parameters
+    ----------
+    size : int
+        Ids remembered; the oldest are forgotten first.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def seen(self, trade_id: str) -> bool:
+        """Remember ``trade_id``; True if it was already seen."""
+        ids = self._ids
+        if trade_id in ids:
+            return True
+        ids[trade_id] = None
+        if len(ids) > self.size:
+            ids.popitem(last=False)
+        return False
