@@ -37,9 +37,11 @@ from nautilus_trader.model.events import OrderAccepted, OrderFilled, OrderReject
 from nautilus_trader.model.identifiers import StrategyId, TraderId
 from nautilus_trader.model.orders import Order
 
+from engine.config.live import Credentials, VenueSettings
 from engine.venues.ccxt_exec import CcxtExecutionClient, venue_client_id
 from engine.venues.ccxt_factory import create_async_exchange, create_sync_exchange
 from engine.venues.ccxt_poll import fetch_perp_marks
+from engine.venues.connect import open_exchange
 from engine.venues.emulator import EmulatorOptions, EmulatorThread, FaultRule, Recording, VenueConfig
 from engine.venues.errors import DuplicateClientOrderIdError, InsufficientMarginError, place_order
 from engine.venues.instruments import market_for
@@ -402,3 +404,22 @@ def test_exec_reconciliation_when_resting_order_then_reported_with_its_client_or
     assert [(r.client_order_id, r.quantity.as_decimal()) for r in reports] == [
         (resting.client_order_id, Decimal("0.01"))
     ]
+
+
+def test_open_exchange_when_okx_paper_leg_on_the_emulator_then_demo_header_and_signed_calls_work(
+    emu: EmulatorThread,
+) -> None:
+    leg = VenueSettings(venue="OKX", exchange="okx", symbol=SWAP, base_url=emu.base_url)
+
+    async def scenario() -> dict[str, Any]:
+        exchange = open_exchange(leg, "paper", Credentials(API_KEY, API_SECRET, PASSPHRASE))
+        try:
+            assert exchange.headers.get("x-simulated-trading") == "1"
+            assert exchange.urls["api"]["rest"] == emu.base_url
+            await exchange.load_markets()
+            balance: dict[str, Any] = await exchange.fetch_balance()
+            return balance
+        finally:
+            await exchange.close()
+
+    assert asyncio.run(scenario())["USDT"]["free"] > 0
