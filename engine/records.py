@@ -79,6 +79,9 @@ class RiskRecord:
 TOPIC_TRADING_STATE = "carry.risk.state"
 
 
+STOPPING = "stopping_"  # reason prefix of the REDUCING a node's wind-down sets (then the stop reason)
+
+
 @dataclass(frozen=True, slots=True)
 class TradingStateRecord:
     """A change of the trading state (ACTIVE, REDUCING, HALTED), published to strategies."""
@@ -86,6 +89,11 @@ class TradingStateRecord:
     ts_ns: int
     state: str
     reason: str
+
+    @property
+    def is_wind_down(self) -> bool:
+        """REDUCING because the node is stopping, not because of a risk limit."""
+        return self.reason.startswith(STOPPING)
 
 
 @dataclass(slots=True)

@@ -31,7 +31,7 @@ from engine.records import (
 )
 from engine.venues.health import TOPIC_VENUE_HEALTH, VenueHealthRecord
 from risk.book import FT_DRAG, KIND_SPOT, LQ_DIST_PCT, VE_EXPOSURE, VM_HEADROOM
-from risk.gate import RiskGate
+from risk.gate import WIND_DOWN_ENDPOINT, RiskGate
 from risk.kernels import allocate_figures, evaluate_into
 from risk.limits import RiskLimits, VenueLimits, to_kernel_arrays
 from risk.mirror import BookMirror, SlotSpec
@@ -67,6 +67,7 @@ class RiskController(Actor):
             "funding_drag_usd": 0.0,
         }
         self._killed = False
+        self._stopping = ""
         self._rate_limited: set[str] = set()
         self._last_eval_ns = -(1 << 62)
         self._next_sample_ns = 0
@@ -95,6 +96,7 @@ class RiskController(Actor):
         self._figs = allocate_figures(self.mirror.book, limits)  # reused by every evaluation
         self.gate = RiskGate(self.mirror, limits)
         self.gate.install(kernel)
+        kernel.msgbus.register(WIND_DOWN_ENDPOINT, self.wind_down)
         return self.gate
 
     def _order_limits(self) -> RiskLimits:
@@ -156,6 +158,14 @@ class RiskController(Actor):
         """Count a liquidation the venue (or the backtest's liquidation module) carried out."""
         self.liquidations += 1
 
+    def wind_down(self, reason: str) -> None:
+        """The node is stopping (``reason``: signal, duration, kill switch): REDUCING from now on.
+
+        Reached on the ``CarryRisk.wind_down`` endpoint, so the node never writes the trading state itself.
+        """
+        self._stopping = reason
+        self.evaluate(self.clock.timestamp_ns())
+
     def kill(self) -> None:
         """Turn the kill switch on now (HALTED until restart)."""
         self._killed = True
@@ -203,6 +213,7 @@ class RiskController(Actor):
             exposure=tuple(exposure),
             exposure_reducing_at=self._exposure_reducing_at,
             rate_limited_venues=tuple(sorted(self._rate_limited)),
+            stopping=self._stopping,
         )
         state, reason = next_state(inputs)
         if state != self.trading_state:

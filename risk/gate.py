@@ -30,6 +30,9 @@ from risk.mirror import BookMirror
 RISK_ENDPOINT = "RiskEngine.execute"
 EXEC_ENDPOINT = "ExecEngine.execute"
 PAIR_ENDPOINT = "CarryRisk.check_pair"
+# A node that begins stopping sends its reason here; the risk controller (the one writer of the trading
+# state) goes REDUCING.
+WIND_DOWN_ENDPOINT = "CarryRisk.wind_down"
 
 
 class RiskGate:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from nautilus_trader.model.enums import TradingState
 
+from engine.records import STOPPING
+
 
 @dataclass(frozen=True, slots=True)
 class StateInputs:
@@ -23,6 +25,8 @@ class StateInputs:
         How long |net delta| has been beyond its limit, and how long that may last.
     rate_limited_venues : tuple[str, ...]
         Venues whose clients report a persistent rate-limit storm (orders there may not go through).
+    stopping : str
+        Why the node is winding down (``""`` while it is not): no new risk from then on.
     exposure, exposure_reducing_at : tuple[float, ...]
         Counterparty exposure of each venue (USD) and the level at which it goes REDUCING: the gate stops
         orders from crossing a venue's limit, this band stops prices from carrying a position over it.
@@ -38,19 +42,23 @@ class StateInputs:
     exposure: tuple[float, ...] = ()
     exposure_reducing_at: tuple[float, ...] = ()
     rate_limited_venues: tuple[str, ...] = ()
+    stopping: str = ""
 
 
 def next_state(x: StateInputs) -> tuple[TradingState, str]:
     """Return the trading state and why.
 
     HALTED stops every new order (kill switch, stale data). REDUCING lets only risk-reducing orders
-    through (margin headroom under its floor, or net delta beyond tolerance for too long); a margin
-    emergency is REDUCING, never HALTED, because halting would also block the exits that cure it.
+    through (the node winding down, margin headroom under its floor, or net delta beyond tolerance for
+    too long); a margin emergency is REDUCING, never HALTED, because halting would also block the exits
+    that cure it.
     """
     if x.killed:
         return TradingState.HALTED, "kill_switch"
     if x.data_age_ns > x.max_data_age_ns:
         return TradingState.HALTED, "stale_data"
+    if x.stopping:
+        return TradingState.REDUCING, STOPPING + x.stopping
     for headroom, floor in zip(x.headroom, x.reducing_floor, strict=True):
         if headroom < floor:
             return TradingState.REDUCING, "margin_headroom"

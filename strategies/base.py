@@ -37,6 +37,7 @@ from nautilus_trader.trading.strategy import Strategy
 
 from engine.accounting import signed_position
 from engine.records import (
+    STOPPING,
     TOPIC_DECISION,
     TOPIC_INTENT,
     TOPIC_MARKET,
@@ -154,8 +155,15 @@ class LeggedStrategy(Strategy):
 
     def _on_trading_state(self, rec: TradingStateRecord) -> None:
         """REDUCING: exit what is held (risk-reducing orders, hedge completions included, still pass the
-        gate) and hold off new entries for the cooldown."""
+        gate) and hold off new entries for the cooldown; on the node's wind-down, only if
+        ``close_on_stop``."""
         self._trading_state = rec.state
+        if rec.is_wind_down:
+            # The node is stopping: exit if configured to (the stop's own reason), else keep the book for a
+            # restart to adopt; no new entries either way while not ACTIVE.
+            if self.cfg.close_on_stop:
+                self.request_exit(rec.reason.removeprefix(STOPPING))
+            return
         if rec.state == "REDUCING" and self._exit_needed():
             self._cool_down(rec.ts_ns)
             self.request_exit(f"risk_{rec.reason}")

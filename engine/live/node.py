@@ -49,7 +49,6 @@ from nautilus_trader.config import LiveExecEngineConfig, LoggingConfig, TradingN
 from nautilus_trader.live.data_client import LiveMarketDataClient
 from nautilus_trader.live.execution_client import LiveExecutionClient
 from nautilus_trader.live.node import TradingNode
-from nautilus_trader.model.enums import TradingState
 from nautilus_trader.model.instruments import CryptoPerpetual, Instrument
 from nautilus_trader.system.kernel import NautilusKernel
 
@@ -58,7 +57,7 @@ from engine.config.live import Credentials, LiveConfig, VenueSettings, read_cred
 from engine.errors import CarryError
 from engine.journal.journal import Journal
 from engine.recorder import JournalRecorder
-from engine.records import TOPIC_RISK, TOPIC_TRADING_STATE, RiskRecord, TradingStateRecord
+from engine.records import TOPIC_RISK, RiskRecord
 from engine.strategy_factory import spot_perp_carry_config
 from engine.venues.ccxt_data import CcxtDataClient
 from engine.venues.ccxt_exec import CcxtExecutionClient
@@ -71,6 +70,7 @@ from engine.venues.native import create_data_client as native_data_client
 from engine.venues.native import create_exec_client as native_exec_client
 from engine.venues.native import load_instrument as load_native_instrument
 from risk.controller import RiskController
+from risk.gate import WIND_DOWN_ENDPOINT
 from risk.mirror import SlotSpec, slot_spec
 from strategies.spot_perp_carry import SpotPerpCarry
 
@@ -173,16 +173,11 @@ class LiveRun:
         strategy = self.strategy
         drain = self.config.node.stop_drain_secs
         if self.node.trader.is_running:
-            # No new entries while stopping: nautilus's RiskEngine goes REDUCING (it denies any order that
-            # would grow a position), so a strategy that has finished its exit cannot start another pair.
-            self.kernel.risk_engine.set_trading_state(TradingState.REDUCING)
+            # No new risk while stopping: the risk controller goes REDUCING (the gate then passes only
+            # risk-reducing orders) and tells the strategies, which exit when their config says so.
+            self.kernel.msgbus.send(WIND_DOWN_ENDPOINT, self.stop_reason)
             if self.config.strategy.close_on_stop or self.stop_reason == "kill_switch":
                 strategy.request_exit(self.stop_reason)
-                # ... and strategies hear it (SpotPerpCarry holds off entries while not ACTIVE).
-                now = self.kernel.clock.timestamp_ns()
-                self.kernel.msgbus.publish(
-                    TOPIC_TRADING_STATE, TradingStateRecord(now, "REDUCING", f"stopping_{self.stop_reason}")
-                )
                 await self._until(lambda: strategy.is_flat, drain)
             for iid in (strategy.spot_id, strategy.perp_id):
                 strategy.cancel_all_orders(iid)
@@ -350,6 +345,9 @@ def build_node(
     # The risk gate installs itself on the kernel's message bus here (it replaces the RiskEngine.execute
     # endpoint), after every client and the strategy are registered and before anything starts.
     (install_gate or risk_gate(cfg, [spot, perp]))(kernel)
+    if WIND_DOWN_ENDPOINT not in kernel.msgbus.endpoints():
+        node.dispose()
+        raise StartupError(f"the pre-trade gate installer did not register {WIND_DOWN_ENDPOINT}")
     # -------------------------------------------------------------------------------------------------
 
     return LiveRun(

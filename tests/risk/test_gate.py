@@ -19,6 +19,7 @@ from engine.config.risk import RiskSettings
 from engine.instruments import currency
 from engine.records import TOPIC_RISK, RiskRecord
 from risk.controller import RiskController
+from risk.gate import WIND_DOWN_ENDPOINT
 from risk.limits import RiskLimits
 from risk.mirror import slot_spec
 
@@ -222,6 +223,25 @@ def test_submit_when_halted_then_everything_denied(venues):
     assert [e.reason.split()[2] for e in script.denied] == ["trading_halted"]
     assert controller.summary()["final_state"] == "HALTED"
     assert any(e.kind == "STATE" and e.reason == "HALTED:kill_switch" for e in events)
+
+
+def test_wind_down_when_node_stops_then_reducing_through_the_controller_and_adding_denied(venues):
+    """The node's stop reaches the controller on its endpoint; the controller is the one writer of the
+    state: the gate and nautilus's RiskEngine both go REDUCING, a short that adds risk is denied, and the
+    buy-back that reduces it passes."""
+    spot, perp = venues
+    steps: dict[int, Step] = {
+        2: lambda s: s.market("PERPV", OrderSide.SELL, "0.100"),
+        3: lambda s: s.msgbus.send(WIND_DOWN_ENDPOINT, "signal"),
+        4: lambda s: s.market("PERPV", OrderSide.SELL, "0.100"),
+        5: lambda s: s.market("PERPV", OrderSide.BUY, "0.100"),
+    }
+    script, controller, events, engine = _run(spot, perp, steps, perp_cash="50000", limits=LOOSE)
+    assert [str(f.last_qty) for f in script.filled] == ["0.100", "0.100"]
+    assert [e.reason.split()[2] for e in script.denied] == ["reducing_adds_risk"]
+    assert any(e.kind == "STATE" and e.reason == "REDUCING:stopping_signal" for e in events)
+    assert engine.kernel.risk_engine.trading_state == TradingState.REDUCING
+    assert controller.summary()["final_state"] == "REDUCING"
 
 
 def test_backtest_when_halt_at_time_reached_then_halted_from_then_on(venues):

@@ -33,6 +33,14 @@ def test_state_when_killed_then_halted_even_if_all_else_clear():
     assert next_state(_with(killed=True)) == (TradingState.HALTED, "kill_switch")
 
 
+def test_state_when_node_stopping_then_reducing_with_the_stop_reason():
+    assert next_state(_with(stopping="signal")) == (TradingState.REDUCING, "stopping_signal")
+
+
+def test_state_when_stopping_and_killed_then_halted():
+    assert next_state(_with(stopping="signal", killed=True)) == (TradingState.HALTED, "kill_switch")
+
+
 def test_state_when_data_stale_then_halted():
     assert next_state(_with(data_age_ns=11)) == (TradingState.HALTED, "stale_data")
 

@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nautilus_trader.model.enums import TradingState
 from nautilus_trader.system.kernel import NautilusKernel
 
 from engine.config.live import LiveConfig
 from engine.paths import PROJECT_ROOT
+from engine.records import STOPPING, TOPIC_TRADING_STATE, TradingStateRecord
 from engine.venues.emulator import EmulatorOptions, EmulatorThread, Recording, VenueConfig, load_recording
+from risk.gate import PAIR_ENDPOINT, WIND_DOWN_ENDPOINT
 from tests.engine.venues.conftest import SPOT_FILE, USDM_FILE_0405, _require
 
 EMULATOR_TOML = PROJECT_ROOT / "configs/paper/emulator.toml"
@@ -36,13 +39,23 @@ def replay_emu(recording: Recording) -> Iterator[EmulatorThread]:
 
 
 def approve_all(kernel: NautilusKernel) -> None:
-    """A stand-in pre-trade gate that approves every pair (the real gate is tested under tests/risk)."""
+    """A stand-in pre-trade gate that approves every pair (the real gate is tested under tests/risk).
+
+    It stands in for the risk controller's wind-down too: REDUCING on nautilus's RiskEngine (which still
+    checks orders here), announced to the strategies.
+    """
 
     def answer(check: Any) -> None:
         check.approved = True
         check.reason = "test_gate"
 
-    kernel.msgbus.register("CarryRisk.check_pair", answer)
+    def wind_down(reason: str) -> None:
+        kernel.risk_engine.set_trading_state(TradingState.REDUCING)
+        now = kernel.clock.timestamp_ns()
+        kernel.msgbus.publish(TOPIC_TRADING_STATE, TradingStateRecord(now, "REDUCING", STOPPING + reason))
+
+    kernel.msgbus.register(PAIR_ENDPOINT, answer)
+    kernel.msgbus.register(WIND_DOWN_ENDPOINT, wind_down)
 
 
 def live_config(base_url: str, run_dir: Path, environment: str = "paper", **node: Any) -> LiveConfig:

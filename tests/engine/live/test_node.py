@@ -181,6 +181,24 @@ def test_paper_node_when_kill_switch_raised_then_exits_flat_and_run_marked_kille
         j.close()
 
 
+def test_paper_node_when_stopped_without_close_on_stop_then_book_kept_and_no_exit(
+    replay_emu: EmulatorThread, tmp_path: Path
+) -> None:
+    cfg = live_config(replay_emu.base_url, tmp_path)
+    cfg = cfg.model_copy(update={"strategy": cfg.strategy.model_copy(update={"close_on_stop": False})})
+    outcome = run_live(cfg, 3.0, install_gate=approve_all, handle_signals=False)
+    assert (outcome.status, outcome.reason) == ("COMPLETED", "duration")
+    j = _journal(outcome.journal_url)
+    try:
+        decisions = j.decisions(outcome.run_id)
+        assert "ENTER" in [d.action for d in decisions]
+        assert "EXIT" not in [d.action for d in decisions]  # the wind-down kept the book for a restart
+        fills = j.fills(outcome.run_id)
+        assert sum((f.qty if f.side == "BUY" else -f.qty) for f in fills if "PERP" in f.instrument_id) < 0
+    finally:
+        j.close()
+
+
 def test_testnet_node_when_rate_limit_storm_persists_then_reducing_exit_and_no_duplicate_order(
     replay_emu: EmulatorThread, tmp_path: Path
 ) -> None:
