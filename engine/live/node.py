@@ -65,7 +65,7 @@ from engine.venues.connect import open_exchange, open_ws_exchange
 from engine.venues.errors import VenueError, retry_read
 from engine.venues.health import TOPIC_VENUE_HEALTH, RateLimitMonitor, VenueHealthRecord
 from engine.venues.instruments import DEFAULT_MARGIN_INIT, DEFAULT_MARGIN_MAINT, VenueMarket, market_for
-from engine.venues.native import NativeAdapterError, NativeClients, native_clients
+from engine.venues.native import NativeAdapterError, NativeClients, QuoteFeed, native_clients
 from engine.venues.native import create_data_client as native_data_client
 from engine.venues.native import create_exec_client as native_exec_client
 from engine.venues.native import load_instrument as load_native_instrument
@@ -326,6 +326,8 @@ def build_node(
         raise
 
     spot, perp = instruments["spot"], instruments["perp"]
+    if natives:
+        node.trader.add_actor(QuoteFeed([instruments[name].id for name in natives]))
     # Restart recovery: orders and fills read back from the venues at start are claimed by the strategy (not
     # nautilus's EXTERNAL strategy), so it adopts the positions they built and hedges any imbalance.
     strategy_cfg = msgspec.structs.replace(

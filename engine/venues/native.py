@@ -23,6 +23,8 @@ exchange        instrument ids                       venue
   which converts).
 - Bybit and OKX put spot and perpetual on one venue (their unified account); carry keeps one account per
   leg, so at most one leg of a config can be a native Bybit (or OKX) leg.
+- nautilus's clients stream quotes only when subscribed, carry's strategies read them from the cache:
+  `QuoteFeed` subscribes for the native legs.
 - Environments: ``paper`` and ``testnet`` use the adapters' TESTNET (Binance, Bybit) or DEMO (OKX) enum,
   ``live`` their production one; every URL a client will use is checked like the ccxt clients'.
 """
@@ -63,8 +65,9 @@ from nautilus_trader.adapters.okx import (
     OKXLiveExecClientFactory,
 )
 from nautilus_trader.cache.cache import Cache
+from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.component import LiveClock, MessageBus
-from nautilus_trader.config import InstrumentProviderConfig
+from nautilus_trader.config import ActorConfig, InstrumentProviderConfig
 from nautilus_trader.core import nautilus_pyo3
 from nautilus_trader.data.messages import (
     SubscribeFundingRates,
@@ -375,6 +378,23 @@ def create_exec_client(
     return OKXLiveExecClientFactory.create(loop, name, cfg, msgbus, cache, clock)
 
 
+class QuoteFeed(Actor):
+    """Subscribes to the native legs' quotes, so nautilus's clients stream them into the cache.
+
+    carry's strategies read the latest quote from the cache (no per-quote handler, the backtest's hot path);
+    the ccxt clients publish quotes without a subscription, nautilus's native clients only when subscribed.
+    """
+
+    def __init__(self, instrument_ids: list[InstrumentId]) -> None:
+        super().__init__(ActorConfig(component_id="NativeQuoteFeed"))
+        self._ids = list(instrument_ids)
+
+    def on_start(self) -> None:
+        """Subscribe to each leg's quote ticks on its client (the venue)."""
+        for iid in self._ids:
+            self.subscribe_quote_ticks(iid)
+
+
 async def load_instrument(client: LiveMarketDataClient, instrument_id: InstrumentId) -> Instrument:
     """Load ``instrument_id`` through the client's own instrument provider (as its connect will).
 
@@ -400,6 +420,7 @@ __all__ = [
     "CarryBinanceFuturesDataClient",
     "NativeAdapterError",
     "NativeClients",
+    "QuoteFeed",
     "create_data_client",
     "create_exec_client",
     "load_instrument",

@@ -8,6 +8,7 @@ gate see the same instrument ids as on the ccxt path.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nautilus_trader.adapters.binance.futures.execution import BinanceFuturesExecutionClient
@@ -76,3 +77,46 @@ def test_native_node_when_symbol_not_listed_then_startup_error_names_the_venue(
     raw["perp"] |= {"client": "native", "symbol": "ETH/USDT:USDT"}
     with pytest.raises(StartupError, match=r"BINANCE_USDM \(binanceusdm, native\).*ETHUSDT-PERP"):
         build_node(LiveConfig.model_validate(raw), install_gate=approve_all, environ=ENV)
+
+
+def test_paper_node_when_both_legs_native_then_nautilus_binance_streams_feed_quotes_marks_index_funding(
+    replay_emu: EmulatorThread, tmp_path: Path
+) -> None:
+    """nautilus's own Binance websocket clients against the emulator's streams: combined ``/stream`` for
+    spot, ``/fstream/stream`` for USD-M (bookTicker, markPrice). The USD-M client publishes index and
+    funding from the mark-price stream, as the strategy subscribes to them."""
+    cfg = _native(live_config(replay_emu.base_url, tmp_path), "spot", "perp")
+    ws = replay_emu.base_url.replace("http://", "ws://")
+    raw = cfg.model_dump()
+    raw["perp"]["ws_base_url"] = f"{ws}/fstream"
+    cfg = LiveConfig.model_validate(raw)
+    run = build_node(cfg, install_gate=approve_all)
+    seen: dict[str, list[Any]] = {"index": [], "funding": []}
+    run.kernel.msgbus.subscribe("data.index_prices.*", seen["index"].append)
+    run.kernel.msgbus.subscribe("data.funding_rates.*", seen["funding"].append)
+    spot, perp = run.strategy.spot_id, run.strategy.perp_id
+    cache = run.kernel.cache
+
+    def fed() -> bool:
+        quoted = cache.quote_tick(spot) is not None and cache.quote_tick(perp) is not None
+        return quoted and cache.mark_price(perp) is not None and bool(seen["index"] and seen["funding"])
+
+    async def scenario() -> bool:
+        await run.start()
+        ok = await run._until(fed, 10.0)
+        await run.stop()
+        return ok
+
+    try:
+        assert run.loop.run_until_complete(scenario()), (
+            cache.quote_tick(spot),
+            cache.quote_tick(perp),
+            cache.mark_price(perp),
+            len(seen["index"]),
+            len(seen["funding"]),
+        )
+        funding = seen["funding"][-1]
+        assert funding.instrument_id == perp and funding.next_funding_ns % (3_600 * 10**9) == 0
+        assert seen["index"][-1].value.precision == 8  # Binance's index string, exactly
+    finally:
+        run.dispose()
