@@ -33,7 +33,6 @@ from typing import Any
 
 import ccxt
 import ccxt.async_support as ccxt_async
-import pandas as pd
 from nautilus_trader.cache.cache import Cache
 from nautilus_trader.common.component import LiveClock, MessageBus
 from nautilus_trader.common.providers import InstrumentProvider
@@ -84,6 +83,7 @@ from engine.venues.errors import (
     retry_read,
 )
 from engine.venues.health import RateLimitMonitor
+from engine.venues.history import history
 from engine.venues.instruments import VenueMarket, is_perp
 
 _OKX_ID = re.compile(r"[^A-Za-z0-9]")
@@ -129,20 +129,6 @@ def _d(value: Any) -> Decimal:
 
 def _ms_to_ns(ms: Any) -> int:
     return int(ms) * 1_000_000 if ms else 0
-
-
-def _within_lookback(rows: list[dict[str, Any]], start: Any, now_ns: int) -> list[dict[str, Any]]:
-    """The venue's latest orders/trades (its default page) within the lookback window.
-
-    The window is measured back from the newest row's venue timestamp, not from our clock: a venue whose
-    clock is off (or a replaying emulator, whose clock lives in its recording) keeps its recent history.
-    """
-    stamped = [r for r in rows if r.get("timestamp")]
-    if not stamped:
-        return rows
-    lookback_ms = max(0, (now_ns - int(pd.Timestamp(start).value)) // 1_000_000)
-    newest = max(int(r["timestamp"]) for r in stamped)
-    return [r for r in rows if not r.get("timestamp") or int(r["timestamp"]) >= newest - lookback_ms]
 
 
 @dataclass
@@ -757,10 +743,12 @@ class CcxtExecutionClient(LiveExecutionClient):
                 )
                 reports += [self._order_report(market, o) for o in opened]
                 if not command.open_only and command.start is not None:
-                    closed = await retry_read(
-                        partial(self.exchange.fetch_closed_orders, sym), exchange=self.exchange
+                    closed = await history(
+                        partial(self.exchange.fetch_closed_orders, sym),
+                        self.exchange,
+                        command.start,
+                        self._clock.timestamp_ns(),
                     )
-                    closed = _within_lookback(closed, command.start, self._clock.timestamp_ns())
                     reports += [self._order_report(market, o) for o in closed]
         except VenueError as exc:
             self.reconciliation_error = f"{self.id}: order status: {type(exc).__name__}: {exc}"
@@ -773,9 +761,13 @@ class CcxtExecutionClient(LiveExecutionClient):
         try:
             for market in self._selected(command.instrument_id):
                 sym = market.ccxt_symbol
-                trades = await retry_read(partial(self.exchange.fetch_my_trades, sym), exchange=self.exchange)
                 if command.start is not None:
-                    trades = _within_lookback(trades, command.start, self._clock.timestamp_ns())
+                    fetch = partial(self.exchange.fetch_my_trades, sym)
+                    trades = await history(fetch, self.exchange, command.start, self._clock.timestamp_ns())
+                else:
+                    trades = await retry_read(
+                        partial(self.exchange.fetch_my_trades, sym), exchange=self.exchange
+                    )
                 inst = market.instrument
                 now = self._clock.timestamp_ns()
                 for t in trades:

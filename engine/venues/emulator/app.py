@@ -56,6 +56,7 @@ USDM = MarketKind.USDM
 _MAX_RECV_WINDOW_MS = 60_000
 _FUTURE_TOLERANCE_MS = 1_000
 _REPLAY_TICK_S = 0.005
+_MAX_PAGE, _MAX_LIMIT = 500, 1000  # Binance's default and largest page of allOrders / myTrades
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -95,6 +96,8 @@ class EmulatorOptions:
     funding_history : dict[str, Path]
         USD-M symbol -> Binance funding history CSV (``binance_btcusdt_funding_2019_2024.csv``):
         ``/fapi/v1/fundingRate`` then also lists the settlements before the recording, up to the clock.
+    page_limit : int
+        Default page of ``allOrders`` / ``myTrades`` / ``userTrades`` (Binance: 500); tests lower it.
     """
 
     clock: ClockMode = "step"
@@ -102,6 +105,7 @@ class EmulatorOptions:
     venue: VenueConfig = field(default_factory=VenueConfig)
     start_when_all_quoted: bool = True
     funding_history: dict[str, Path] = field(default_factory=dict)
+    page_limit: int = _MAX_PAGE
 
 
 class Emulator:
@@ -414,7 +418,7 @@ class Emulator:
         orders = self.venue.all_orders(kind, params.get("symbol"))
         if "orderId" in params:
             orders = [o for o in orders if o.order_id >= _int(params, "orderId", 0)]
-        orders = _time_window(orders, params, lambda o: o.time_ms)
+        orders = _time_window(orders, params, lambda o: o.time_ms, self.options.page_limit)
         if kind is SPOT:
             return _json([render.spot_order(o) for o in orders])
         return _json([render.usdm_order(o, self.venue.spec(o.market)) for o in orders])
@@ -426,7 +430,7 @@ class Emulator:
             pairs = [(o, f) for o, f in pairs if o.order_id == _int(params, "orderId", 0)]
         if "fromId" in params:
             pairs = [(o, f) for o, f in pairs if f.trade_id >= _int(params, "fromId", 0)]
-        pairs = _time_window(pairs, params, lambda p: p[1].time_ms)
+        pairs = _time_window(pairs, params, lambda p: p[1].time_ms, self.options.page_limit)
         if kind is SPOT:
             return _json([render.spot_trade(o, f) for o, f in pairs])
         return _json([render.usdm_trade(o, f, self.venue.spec(o.market)) for o, f in pairs])
@@ -539,12 +543,16 @@ def _split_signature(text: str) -> tuple[str, str]:
     return "&".join(kept), sig.partition("=")[2]
 
 
-def _time_window[R](rows: list[R], params: dict[str, str], ts: Callable[[R], int]) -> list[R]:
+def _time_window[R](
+    rows: list[R], params: dict[str, str], ts: Callable[[R], int], page: int = _MAX_PAGE
+) -> list[R]:
+    """Binance's paging of history lists: ``limit`` (default ``page``, at most 1000) rows, the oldest
+    from ``startTime`` when it is given, else the most recent."""
     start = _int(params, "startTime", 0)
     end = _int(params, "endTime", 2**62)
     out = [r for r in rows if start <= ts(r) <= end]
-    limit = _int(params, "limit", 0)
-    return out[-limit:] if limit and "startTime" not in params else out
+    limit = min(_int(params, "limit", page), _MAX_LIMIT)
+    return out[:limit] if "startTime" in params else out[-limit:]
 
 
 def _int(params: dict[str, str], name: str, default: int) -> int:
