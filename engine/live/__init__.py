@@ -18,13 +18,18 @@ key variables it names exported; then ``carry live CONFIG``. A ``live`` config a
 
 Stopping: SIGINT/SIGTERM, ``--duration``, or the kill switch. The kill switch is the file
 ``<run.dir>/KILL`` (``carry kill CONFIG`` writes it; any process may create it); the node checks for it every
-``node.kill_poll_secs``. A stale flag is removed when a node starts. On any stop the strategy exits the carry
-clip by clip (hedged on fills) while the node still runs, every open order is canceled and waited for, the
+``node.kill_poll_secs``. A stale flag is removed when a node starts. On any stop the risk controller goes
+REDUCING (no new risk); the strategy exits the carry clip by clip (hedged on fills) while the node still runs
+(unless ``close_on_stop = false``, which keeps the book for a restart to adopt; the kill switch always exits),
+every open order is canceled and waited for, the
 node stops, and an order still open would be journaled ``OPEN_AT_STOP``; the run ends ``COMPLETED`` (or
 ``KILLED``) in the journal (``<run.dir>/journal.sqlite`` unless ``[journal] url`` names another).
 
+Venue clients: each leg's ``client`` is ``ccxt`` (default) or ``native`` (nautilus's own Binance / Bybit /
+OKX adapter; see `engine.venues.native` for what each supports).
+
 Restart after a crash: start the same config again. The execution clients read back the venue's open and
-recent orders, fills and positions (``node.reconciliation_lookback_mins``); the strategy claims them,
-adopts the positions and hedges any imbalance before it trades on. If the venues cannot be read, the node
-refuses to start (`engine.live.node.StartupError`) and sends nothing.
+recent orders, fills and positions (``node.reconciliation_lookback_mins``, every page of it); the strategy
+claims them, adopts the positions and hedges any imbalance before it trades on. If the venues cannot be read,
+the node refuses to start (`engine.live.node.StartupError`) and sends nothing.
 """

@@ -22,8 +22,10 @@ go into the cache before any client connects), the strategy comes from `engine.s
 (orders, fills, positions, balances) before the trader starts; if that fails, `LiveRun.start` raises
 `StartupError` naming the venue and the error, and nothing is traded.
 
-Stop (SIGINT/SIGTERM, ``--duration``, or the kill-switch file ``<run.dir>/KILL``): while the node still
-runs, the strategy's ``request_exit`` unwinds the carry clip by clip (hedge on fills), then every order
+Stop (SIGINT/SIGTERM, ``--duration``, or the kill-switch file ``<run.dir>/KILL``): the node sends its reason
+to the risk controller (``CarryRisk.wind_down``), which goes REDUCING; while the node still runs, the
+strategy's exit (``close_on_stop``, always on the kill switch) unwinds the carry clip by clip (hedge on
+fills), then every order
 still open is canceled and waited for; only then is the node stopped (nautilus stops its engines right
 after a strategy's ``on_stop``, see `engine.backtest.runner`). Any order still not closed is journaled as
 ``OPEN_AT_STOP`` so none is left unjournaled.
