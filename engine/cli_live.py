@@ -6,7 +6,8 @@
 - ``carry live CONFIG [--confirm-live] [--duration S]``: a ``testnet`` or ``live`` config; a ``live``
   config is refused without ``--confirm-live``.
 - ``carry record CONFIG --out DIR --duration S``: the legs' streams as replayable ``ndjson.gz``.
-- ``carry emulator --port P [--data FILE ...] [--faults FILE] [--speed X]``: the loopback Binance emulator.
+- ``carry emulator --port P [--data FILE ...] [--faults FILE] [--speed X] [--stream-time recorded|wall]``:
+  the loopback Binance emulator.
 - ``carry kill CONFIG``: writes the kill-switch flag ``<run.dir>/KILL``; the running node sees it within
   ``node.kill_poll_secs``, exits the carry (clip by clip, hedged), cancels what is open and stops.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +34,13 @@ ConfigArg = Annotated[Path, typer.Argument(help="Deployment TOML, e.g. configs/p
 DurationOpt = Annotated[
     float | None, typer.Option("--duration", min=0.0, help="Seconds to run (default: until stopped).")
 ]
+
+
+class StreamTimeArg(StrEnum):
+    """``carry emulator --stream-time``: see `engine.venues.emulator.EmulatorOptions.stream_time`."""
+
+    recorded = "recorded"
+    wall = "wall"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -107,6 +116,14 @@ def emulator(
     ] = None,
     faults: Annotated[Path | None, typer.Option("--faults", help="JSON/TOML fault rules.")] = None,
     speed: Annotated[float, typer.Option("--speed", min=0.0, help="Replay speed factor.")] = 1.0,
+    stream_time: Annotated[
+        StreamTimeArg,
+        typer.Option(
+            "--stream-time",
+            help="Websocket stream times: 'recorded', or 'wall' (shifted to today, intervals kept; for "
+            "nautilus's native Binance legs, which stamp data with the venue's event time).",
+        ),
+    ] = StreamTimeArg.recorded,
 ) -> None:
     """Run the loopback Binance emulator (spot /api/v3 and USD-M /fapi) until interrupted."""
     from engine.paths import data_root
@@ -124,7 +141,7 @@ def emulator(
         raise _fail(f"recording not found: {', '.join(missing)}")
     if faults is not None and not faults.is_file():
         raise _fail(f"fault file not found: {faults}")
-    serve(port, files, faults, speed=speed)
+    serve(port, files, faults, speed=speed, stream_time=stream_time.value)
 
 
 def kill(config: ConfigArg) -> None:

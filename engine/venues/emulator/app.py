@@ -10,6 +10,18 @@ Two ways to run it:
 
 ``serve(port, data_files, faults)`` is the blocking entry point behind ``carry emulator``.
 
+Times: REST answers (order and trade times, ``premiumIndex`` ``time`` / ``nextFundingTime``, funding and
+income history, their ``startTime`` / ``endTime`` filters) are on the replay clock, the recording's own
+time; ``serverTime`` and the signed requests' ``timestamp`` check are on the wall clock, as ccxt stamps
+requests with the machine's clock. The websocket streams follow ``EmulatorOptions.stream_time``:
+``recorded`` (the replay clock, as REST) or ``wall`` (shifted by one constant to look like today: see
+`engine.venues.emulator.streams`). REST is not shifted in ``wall`` mode on purpose: the venue's ledger
+(orders, fills, settlements, income, the funding CSV) is keyed on recorded time and every history list
+filters on it, so shifting some answers would let a client see a settlement in one answer that another
+does not list. A client that compares stream times with REST times would see the constant offset;
+carry's clients do not (ccxt legs stamp market data with the node clock; native paper legs take their
+market data from the streams and only instruments from REST).
+
 Control endpoints (not Binance's) live under ``/_emulator``: ``GET state``, ``POST advance``
 (``{"to_ms": ...}`` or ``{"events": N}``), ``GET/POST/DELETE faults``.
 """
@@ -49,6 +61,7 @@ from engine.venues.emulator.market import MarketKind, MarketReplay, Recording, l
 from engine.venues.emulator.venue import BinanceError, Venue, VenueConfig, missing
 
 ClockMode = Literal["step", "replay"]
+StreamTime = Literal["recorded", "wall"]
 T = TypeVar("T")
 
 SPOT = MarketKind.SPOT
@@ -98,6 +111,11 @@ class EmulatorOptions:
         ``/fapi/v1/fundingRate`` then also lists the settlements before the recording, up to the clock.
     page_limit : int
         Default page of ``allOrders`` / ``myTrades`` / ``userTrades`` (Binance: 500); tests lower it.
+    stream_time : {"recorded", "wall"}
+        Times in the websocket streams: ``recorded`` as in the recording; ``wall`` shifted by one constant,
+        (wall clock at `Emulator.start`) - (replay clock then), so stream clients that stamp data with the
+        venue's event time (nautilus's Binance adapter) see fresh data; intervals stay as recorded. REST
+        answers stay on the replay clock either way (see the module docstring).
     """
 
     clock: ClockMode = "step"
@@ -106,6 +124,11 @@ class EmulatorOptions:
     start_when_all_quoted: bool = True
     funding_history: dict[str, Path] = field(default_factory=dict)
     page_limit: int = _MAX_PAGE
+    stream_time: StreamTime = "recorded"
+
+    def __post_init__(self) -> None:
+        if self.stream_time not in ("recorded", "wall"):
+            raise ValueError(f"stream_time must be 'recorded' or 'wall', not {self.stream_time!r}")
 
 
 class Emulator:
@@ -156,6 +179,9 @@ class Emulator:
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         self.base_url = f"http://{host}:{self.port}"
+        if self.options.stream_time == "wall":
+            # One offset for the whole run, taken as the replay clock starts following wall time.
+            streams.hub_of(self).shift_ms = int(time.time() * 1000) - self.market.now_ms
         if self.options.clock == "replay":
             self._replay_task = asyncio.get_running_loop().create_task(self._replay())
         return self.base_url
@@ -708,6 +734,7 @@ def serve(
     host: str = "127.0.0.1",
     venue: VenueConfig | None = None,
     funding_history: dict[str, Path] | None = None,
+    stream_time: StreamTime = "recorded",
 ) -> None:
     """Run the emulator in replay mode until SIGINT/SIGTERM (blocking): the ``carry emulator`` command.
 
@@ -727,6 +754,8 @@ def serve(
         Accounts and API keys (default key ``emulator-key``, secret ``emulator-secret``).
     funding_history : dict[str, Path], optional
         USD-M symbol -> funding history CSV served by ``/fapi/v1/fundingRate`` (see `EmulatorOptions`).
+    stream_time : {"recorded", "wall"}
+        Times in the websocket streams (see `EmulatorOptions`).
     """
 
     async def main() -> None:
@@ -740,6 +769,7 @@ def serve(
                 speed=speed,
                 venue=venue or VenueConfig(),
                 funding_history=funding_history or {},
+                stream_time=stream_time,
             ),
         )
         # Never print keys or secrets (DESIGN rule 8), only where to connect.

@@ -31,6 +31,15 @@ back as they were recorded (the recorded ``P``, estimated settle price, is not k
 in for it, as in ``/fapi/v1/premiumIndex``). Times: ``E`` is the replay time the event was applied,
 ``T`` the recorded trade / next-funding time.
 
+Stream time (`EmulatorOptions.stream_time`): ``recorded`` sends those times as recorded; ``wall`` adds one
+constant, ``shift_ms`` = (wall clock at emulator start) - (replay clock at start), to every time field
+(``E``, ``T``), so a replay of an old recording looks like a live venue today (nautilus's Binance clients
+stamp futures quotes and marks with the venue's event time) while every interval between events, and
+between an event and its next funding time, stays exactly as recorded. The funding time ``T`` is therefore
+shifted off Binance's 00/08/16 UTC grid: what stays true is its distance from ``E`` (a settlement is
+crossed at the same replayed moment as in the recording). REST answers keep the replay clock (see
+`engine.venues.emulator.app`).
+
 The REST trade lists (``/api/v3/trades``, ``/api/v3/aggTrades``, ``/fapi/v1/trades``,
 ``/fapi/v1/aggTrades``) read the same recorded trades, so REST polling and streams agree on ids.
 """
@@ -43,6 +52,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -113,6 +123,8 @@ class StreamHub:
         self.emu = emu
         self.market = emu.market
         self.connections: set[Connection] = set()
+        # Added to every streamed time field (ms); 0 = recorded times. Set by `Emulator.start`.
+        self.shift_ms = 0
         # Recent trades per market (REST trade lists), from what the clock has already applied.
         self.trades: list[deque[Event]] = [deque(maxlen=_TRADES_KEPT) for _ in self.market.markets]
         self._keep_trades(self.market.recording.events[: self.market.cursor])
@@ -135,12 +147,12 @@ class StreamHub:
             for conn in self.connections:
                 subs = conn.by_event.get(key)
                 if subs:
-                    self._push(conn, subs, ev, first + offset)
+                    self._push(conn, subs, ev, first + offset, self.shift_ms)
 
-    def _push(self, conn: Connection, subs: list[Stream], ev: Event, seq: int) -> None:
+    def _push(self, conn: Connection, subs: list[Stream], ev: Event, seq: int, shift_ms: int) -> None:
         spec = self.market.markets[ev[1]].spec
         for s in subs:
-            data = render_event(spec, s.channel, ev, seq)
+            data = render_event(spec, s.channel, ev, seq, shift_ms)
             if s.channel == "markPrice":  # the 3 s stream: every third 1 s update
                 last = conn.last_mark_ms.get(s.name)
                 if last is not None and data["E"] - last < _MARK_3S_MS:
@@ -267,6 +279,7 @@ async def _write(ws: web.WebSocketResponse, conn: Connection) -> None:
 # ---- messages ------------------------------------------------------------------------------------
 
 
+@cache  # built once per market, not once per streamed message
 def _formats(spec: MarketSpec) -> tuple[Callable[[Decimal], str], Callable[[Decimal], str]]:
     """Price and quantity formatters of ``spec``'s stream messages."""
     if spec.kind is MarketKind.SPOT:
@@ -276,7 +289,7 @@ def _formats(spec: MarketSpec) -> tuple[Callable[[Decimal], str], Callable[[Deci
     return (lambda x: fdec(x, pd)), (lambda x: fdec(x, qd))
 
 
-def render_event(spec: MarketSpec, channel: str, ev: Event, seq: int) -> dict[str, Any]:
+def render_event(spec: MarketSpec, channel: str, ev: Event, seq: int, shift_ms: int = 0) -> dict[str, Any]:
     """The Binance stream payload of replay event ``ev`` on ``channel`` (``seq``: its replay position).
 
     Parameters
@@ -289,11 +302,14 @@ def render_event(spec: MarketSpec, channel: str, ev: Event, seq: int) -> dict[st
         ``(ts_ns, market, kind, payload)`` from `engine.venues.emulator.market`.
     seq : int
         Position of the event in the recording: the book ticker's update id ``u``.
+    shift_ms : int
+        Added to every time field (the ``wall`` stream time's constant offset; 0 = as recorded).
     """
     ts_ns, _market, _kind, p = ev
     px, qty = _formats(spec)
     spot = spec.kind is MarketKind.SPOT
-    event_ms = ts_ns // _MS
+    # Shift whole milliseconds after flooring, so recorded ms intervals are kept exactly.
+    event_ms = ts_ns // _MS + shift_ms
     if channel == "bookTicker":
         bid, ask, bid_qty, ask_qty = p
         assert isinstance(bid, Decimal) and isinstance(ask, Decimal)
@@ -305,7 +321,7 @@ def render_event(spec: MarketSpec, channel: str, ev: Event, seq: int) -> dict[st
     if channel in ("trade", "aggTrade"):
         price, size, seller, trade_id, trade_ns = p
         assert isinstance(price, Decimal) and isinstance(size, Decimal) and isinstance(trade_ns, int)
-        trade_ms = trade_ns // _MS
+        trade_ms = trade_ns // _MS + shift_ms
         if channel == "trade":
             out: dict[str, Any] = {"e": "trade", "E": event_ms, "s": spec.symbol, "t": trade_id}
             out |= {"p": px(price), "q": qty(size), "T": trade_ms, "m": seller}
@@ -322,13 +338,13 @@ def render_event(spec: MarketSpec, channel: str, ev: Event, seq: int) -> dict[st
     assert isinstance(next_ns, int) and isinstance(mark_ns, int)
     return {
         "e": "markPriceUpdate",
-        "E": mark_ns // _MS,
+        "E": mark_ns // _MS + shift_ms,
         "s": spec.symbol,
         "p": f8(mark),
         "P": f8(index),
         "i": f8(index),
         "r": f8(rate),
-        "T": next_ns // _MS,
+        "T": next_ns // _MS + shift_ms,
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 
 from engine.config.live import VenueSettings
 from engine.venues.connect import open_ws_exchange
-from engine.venues.emulator import EmulatorThread
+from engine.venues.emulator import EmulatorOptions, EmulatorThread, Recording
 from engine.venues.emulator.market import MARK, QUOTE, TRADE
 from engine.venues.emulator.streams import hub_of
 from tests.engine.venues.conftest import SPOT_FILE, USDM_FILE_0405, _require
@@ -240,3 +241,61 @@ def test_rest_trades_when_fetched_then_same_ids_and_strings_as_the_stream(
         assert (t["info"]["p"], t["info"]["q"], t["info"]["m"]) == (rec["p"], rec["q"], rec["m"])
         assert t["timestamp"] == rec["T"]
     assert trades[-1]["timestamp"] <= emu.now_ms
+
+
+# Time fields of the streamed payloads (spot book tickers carry none).
+TIME_FIELDS = ("E", "T")
+
+
+async def _stream_frames(emu: EmulatorThread, events: int) -> list[dict[str, Any]]:
+    """Every frame a USD-M and a spot combined connection get while ``emu`` applies ``events`` events."""
+    url = emu.base_url.replace("http://", "ws://")
+    usdm = "btcusdt@bookTicker/btcusdt@trade/btcusdt@aggTrade/btcusdt@markPrice@1s/btcusdt@markPrice"
+    frames: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession() as session:
+        fut = await session.ws_connect(f"{url}/fstream/stream?streams={usdm}")
+        spot = await session.ws_connect(f"{url}/stream?streams=btcusdt@trade/btcusdt@aggTrade")
+        await until_subscribed(emu, "btcusdt@markPrice")
+        await until_subscribed(emu, "btcusdt@aggTrade")
+        emu.advance_events(events)
+        for ws in (fut, spot):
+            # A request's answer is queued after every stream frame the advance pushed: read up to it.
+            await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 9})
+            while "id" not in (msg := await ws.receive_json()):
+                frames.append(msg)
+            await ws.close()
+    return frames
+
+
+def test_stream_time_when_wall_then_every_time_field_shifted_by_one_constant_and_intervals_kept(
+    emu: EmulatorThread, spot_and_perp_recording: Recording
+) -> None:
+    """``stream_time = "wall"``: the same frames as the recorded streams, every ``E`` / ``T`` moved by one
+    constant (wall clock at start - replay clock at start), so intervals (and ``T - E`` to the next funding)
+    are the recorded ones."""
+    wall_start_ms = int(time.time() * 1000)
+    options = EmulatorOptions(stream_time="wall")
+    with EmulatorThread(recording=spot_and_perp_recording, options=options) as wall:
+        replay_start_ms = wall.now_ms
+        wall_frames = run(lambda: _stream_frames(wall, 2000))
+    recorded_frames = run(lambda: _stream_frames(emu, 2000))
+
+    assert len(wall_frames) == len(recorded_frames) > 100
+    channels = {f["stream"].partition("@")[2] for f in wall_frames}
+    assert channels == {"bookTicker", "trade", "aggTrade", "markPrice@1s", "markPrice"}
+    shifts = set()
+    for w, r in zip(wall_frames, recorded_frames, strict=True):
+        assert w["stream"] == r["stream"]
+        wd, rd = w["data"], r["data"]
+        assert {k: v for k, v in wd.items() if k not in TIME_FIELDS} == {
+            k: v for k, v in rd.items() if k not in TIME_FIELDS
+        }
+        shifts |= {wd[k] - rd[k] for k in TIME_FIELDS if k in rd}
+    assert len(shifts) == 1  # one constant for every field of every stream: recorded intervals kept
+    shift = shifts.pop()
+    # (wall clock at start) - (replay clock at start): the emulator started between these two readings.
+    assert wall_start_ms - replay_start_ms <= shift <= int(time.time() * 1000) - replay_start_ms
+    # The recorded side is the recording itself: a book ticker's ``u`` is its event's position.
+    events = spot_and_perp_recording.events
+    books = [f["data"] for f in recorded_frames if f["stream"].endswith("@bookTicker")]
+    assert books and all(b["E"] == events[b["u"]][0] // 1_000_000 for b in books)
