@@ -11,7 +11,8 @@ websocket messages, one ``<recv_us> <json>`` line each, gzip-compressed: exactly
 - perpetual mark, index, funding -> ``<symbol>@markPrice@1s`` (``E``, ``p``, ``i``, ``r``, ``T``).
 
 Files: ``<out>/<exchange>_<spot|usdm>_<symbol>_<YYYYMMDD>.ndjson.gz`` (UTC date of the start). Prices and
-sizes are the venue's own decimal strings where ccxt exposes them.
+sizes are the venue's own decimal strings where ccxt exposes them; sizes are in base units as Binance's
+streams state them (a contract-sized perpetual's, OKX's, multiplied by its contract size).
 """
 
 from __future__ import annotations
@@ -193,14 +194,14 @@ async def _stream_leg(
 
     def books(tickers: dict[str, Any]) -> bool:
         t = tickers.get(symbol)
-        top = book_from_ticker(t) if t is not None else None
+        top = book_from_ticker(t, w.market.contract_size) if t is not None else None
         if top is not None:
             w.book(top)
         return True
 
     def trades(rows: list[dict[str, Any]]) -> bool:
         for row in rows:
-            trade = trade_from_ccxt(row)
+            trade = trade_from_ccxt(row, w.market.contract_size)
             if trade is not None:
                 w.trade(trade)
         return True

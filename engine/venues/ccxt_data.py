@@ -215,7 +215,7 @@ class CcxtDataClient(LiveMarketDataClient):
 
     def _on_bids_asks(self, tickers: dict[str, Any], received: int) -> None:
         ticker = tickers.get(self.market.ccxt_symbol)
-        book = book_from_ticker(ticker) if ticker is not None else None
+        book = book_from_ticker(ticker, self.market.contract_size) if ticker is not None else None
         if book is not None:
             self._publish_book(book, received)
 
@@ -284,7 +284,7 @@ class CcxtDataClient(LiveMarketDataClient):
 
     def _on_trades(self, trades: list[dict[str, Any]], received: int) -> None:
         for t in trades:
-            trade = trade_from_ccxt(t)
+            trade = trade_from_ccxt(t, self.market.contract_size)
             if trade is not None:
                 self._publish_trade(trade)
 
@@ -319,8 +319,7 @@ class CcxtDataClient(LiveMarketDataClient):
             self._log.warning(f"{inst.id}: invalid book bid={book.bid} ask={book.ask}, skipped")
             return
         now = self._clock.timestamp_ns()
-        size_b = self.market.from_venue_amount(Decimal(book.bid_size))
-        size_a = self.market.from_venue_amount(Decimal(book.ask_size))
+        size_b, size_a = Decimal(book.bid_size), Decimal(book.ask_size)  # base units (ccxt_poll converts)
         quote = QuoteTick(
             instrument_id=inst.id,
             bid_price=inst.make_price(bid),
@@ -355,7 +354,7 @@ class CcxtDataClient(LiveMarketDataClient):
         if self._seen_trades.seen(trade.trade_id):
             return
         inst = self.market.instrument
-        price, size = Decimal(trade.price), self.market.from_venue_amount(Decimal(trade.size))
+        price, size = Decimal(trade.price), Decimal(trade.size)  # base units (ccxt_poll converts)
         if not (price > 0 and size > 0):
             self._log.warning(f"{inst.id}: invalid trade {trade.trade_id} p={trade.price} q={trade.size}")
             return

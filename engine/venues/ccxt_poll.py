@@ -4,6 +4,10 @@ and the same structures read from ccxt.pro's streams (`marks_from_ticker`, `trad
 Shared by the nautilus data client (`engine.venues.ccxt_data`) and the stream recorder
 (`engine.live.record`). Prices and sizes are kept as the venue's decimal strings where ccxt exposes them
 (``info``), so nothing passes through float on the way to nautilus's fixed-point values.
+
+Sizes leave this module in BASE units, as carry counts every quantity: a venue that counts a perpetual in
+contracts (OKX ``BTC-USDT-SWAP``: 0.01 BTC each) has its book and trade sizes multiplied by the contract
+size here, where the market is known, so neither the data client nor the recorder can forget it.
 """
 
 from __future__ import annotations
@@ -29,9 +33,26 @@ def dec_str(value: Any) -> str | None:
     return format(d, "f")
 
 
+_ONE = Decimal(1)
+
+
+def contract_size_of(exchange: ccxt_async.Exchange, symbol: str) -> Decimal:
+    """Base units per venue amount of ``symbol`` (ccxt's ``contractSize``; 1 for spot and unset)."""
+    size = dec_str(exchange.market(symbol).get("contractSize"))
+    return Decimal(size) if size is not None and Decimal(size) > 0 else _ONE
+
+
+def base_size(amount: str, contract_size: Decimal) -> str:
+    """A venue amount string in base units; unchanged (the venue's own string) when no contracts."""
+    if contract_size == _ONE:
+        return amount
+    return format((Decimal(amount) * contract_size).normalize(), "f")
+
+
 @dataclass(frozen=True, slots=True)
 class BookTop:
-    """Best bid and ask with sizes, as decimal strings; ``ts_ms`` is the venue's time when it gave one."""
+    """Best bid and ask with sizes in base units, as decimal strings; ``ts_ms`` is the venue's time when it
+    gave one."""
 
     bid: str
     ask: str
@@ -52,8 +73,17 @@ class PerpMarks:
     ts_ms: int | None
 
 
-def book_from_ticker(t: dict[str, Any]) -> BookTop | None:
-    """A ccxt ticker (REST or stream) as a `BookTop`, the venue's own strings preferred; None if no book."""
+def book_from_ticker(t: dict[str, Any], contract_size: Decimal) -> BookTop | None:
+    """A ccxt ticker (REST or stream) as a `BookTop`, the venue's own strings preferred; None if no book.
+
+    Parameters
+    ----------
+    t : dict
+        The ccxt ticker (``fetch_ticker``, ``fetch_bids_asks`` or ``watch_bids_asks`` entry).
+    contract_size : Decimal
+        Base units per venue amount (`contract_size_of`, ``VenueMarket.contract_size``): ccxt's
+        ``bidVolume``/``askVolume`` are in contracts where the venue counts them (OKX swaps).
+    """
     info = t.get("info")
     raw: dict[str, Any] = info if isinstance(info, dict) else {}
     # Binance REST bookTicker: bidPrice/bidQty/...; Binance bookTicker stream: b/B/a/A.
@@ -64,11 +94,19 @@ def book_from_ticker(t: dict[str, Any]) -> BookTop | None:
     if bid is None or ask is None:
         return None
     ts = t.get("timestamp")
-    return BookTop(str(bid), str(ask), str(bid_size), str(ask_size), int(ts) if ts else None)
+    return BookTop(
+        str(bid),
+        str(ask),
+        base_size(str(bid_size), contract_size),
+        base_size(str(ask_size), contract_size),
+        int(ts) if ts else None,
+    )
 
 
 async def fetch_book_top(exchange: ccxt_async.Exchange, symbol: str) -> BookTop | None:
-    """The best bid/ask of ``symbol`` (``fetch_bids_asks`` where the venue has it, else the ticker)."""
+    """The best bid/ask of ``symbol`` (``fetch_bids_asks`` where the venue has it, else the ticker), sizes in
+    base units."""
+    contract_size = contract_size_of(exchange, symbol)
     has = exchange.has
     if has.get("fetchBidsAsks") is True:
         tickers = await retry_read(
@@ -76,11 +114,11 @@ async def fetch_book_top(exchange: ccxt_async.Exchange, symbol: str) -> BookTop 
         )
         t = tickers.get(symbol)
         if t is not None:
-            book = book_from_ticker(t)
+            book = book_from_ticker(t, contract_size)
             if book is not None:
                 return book
     ticker = await retry_read(lambda: exchange.fetch_ticker(symbol), exchange=exchange, policy=POLL_POLICY)
-    return book_from_ticker(ticker)
+    return book_from_ticker(ticker, contract_size)
 
 
 def _first(*values: Any) -> str | None:
@@ -173,7 +211,7 @@ def marks_from_ticker(t: dict[str, Any], interval_min: int | None = None) -> Per
 
 @dataclass(frozen=True, slots=True)
 class VenueTrade:
-    """One public trade: the venue's id, price and size strings, taker side, time (ms).
+    """One public trade: the venue's id, price and size (base units) strings, taker side, time (ms).
 
     ``seller_aggressor`` is Binance's ``m`` (buyer is maker: the taker sold), or ccxt's taker ``side``
     where the venue has no such flag; None when neither says.
@@ -186,8 +224,9 @@ class VenueTrade:
     ts_ms: int | None
 
 
-def trade_from_ccxt(t: dict[str, Any]) -> VenueTrade | None:
-    """A ccxt trade (``fetch_trades`` or ``watch_trades``) as a `VenueTrade`; None without id/price/size."""
+def trade_from_ccxt(t: dict[str, Any], contract_size: Decimal) -> VenueTrade | None:
+    """A ccxt trade (``fetch_trades`` or ``watch_trades``) as a `VenueTrade`, its size in base units (ccxt's
+    ``amount`` is in contracts where the venue counts them); None without id/price/size."""
     info = t.get("info")
     raw: dict[str, Any] = info if isinstance(info, dict) else {}
     trade_id = t.get("id")
@@ -202,7 +241,8 @@ def trade_from_ccxt(t: dict[str, Any]) -> VenueTrade | None:
         bool(maker) if isinstance(maker, bool) else ({"sell": True, "buy": False}.get(side) if side else None)
     )
     ts = t.get("timestamp")
-    return VenueTrade(str(trade_id), str(price), str(size), seller, int(ts) if ts else None)
+    size = base_size(str(size), contract_size)
+    return VenueTrade(str(trade_id), str(price), size, seller, int(ts) if ts else None)
 
 
 # Binance: the recent-trades list (``/api/v3/trades``, ``/fapi/v1/trades``) rather than ccxt's default
@@ -214,7 +254,8 @@ _RECENT_TRADES_METHOD = {"binance": "publicGetTrades", "binanceusdm": "fapiPubli
 async def fetch_recent_trades(
     exchange: ccxt_async.Exchange, symbol: str, limit: int = 100
 ) -> list[VenueTrade]:
-    """The venue's latest public trades of ``symbol``, oldest first."""
+    """The venue's latest public trades of ``symbol``, oldest first, sizes in base units."""
+    contract_size = contract_size_of(exchange, symbol)
     method = _RECENT_TRADES_METHOD.get(str(exchange.id))
     params = {"fetchTradesMethod": method} if method else {}
     rows = await retry_read(
@@ -222,7 +263,7 @@ async def fetch_recent_trades(
         exchange=exchange,
         policy=POLL_POLICY,
     )
-    return [v for v in (trade_from_ccxt(t) for t in rows) if v is not None]
+    return [v for v in (trade_from_ccxt(t, contract_size) for t in rows) if v is not None]
 
 
 class SeenIds:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from decimal import Decimal
 from pathlib import Path
 
 from nautilus_trader.model.data import (
@@ -19,6 +20,7 @@ from nautilus_trader.model.instruments import Instrument
 
 from engine.data.binance_ws import BinanceWsLoader
 from engine.live.record import record_streams
+from engine.venues.ccxt_factory import create_sync_exchange
 from engine.venues.emulator import EmulatorThread, Recording
 from engine.venues.emulator.streams import hub_of
 from engine.venues.instruments import market_for
@@ -153,4 +155,44 @@ def test_record_when_streamed_by_websocket_then_loader_replays_the_same_trades_b
     assert {(m.ts_event, str(m.value)) for m in marks} <= source_marks  # the venue's E and mark
     assert {(r.rate, r.next_funding_ns) for r in rates} <= {
         (e.rate, e.next_funding_ns) for e in source if isinstance(e, FundingRateUpdate)
+    }
+
+
+def test_record_when_okx_swap_counts_contracts_then_sizes_written_in_base_units(
+    recording: Recording, tmp_path: Path
+) -> None:
+    # The OKX front states the recorded USD-M book in contracts (ctVal 0.01 BTC); the file must hold BTC.
+    with EmulatorThread(recording=recording) as emu:
+        okx = create_sync_exchange("okx", emu.base_url, enable_rate_limit=False, sandbox=True)
+        perp = market_for(okx.load_markets(), "BTC/USDT:USDT", "OKX", int(okx.precisionMode)).instrument
+        cfg = live_config(emu.base_url, tmp_path / "run")
+        okx_leg = {"venue": "OKX", "exchange": "okx", "starting_balances": []}
+        cfg = cfg.model_copy(update={"perp": cfg.perp.model_copy(update=okx_leg)})
+        stop = threading.Event()
+
+        def move_market() -> None:
+            while not stop.wait(0.05):
+                emu.advance_events(200)
+
+        mover = threading.Thread(target=move_market)
+        mover.start()
+        try:
+            recs = asyncio.run(record_streams(cfg, tmp_path / "rec", 1.0))
+        finally:
+            stop.set()
+            mover.join()
+
+    perp_rec = recs[1]
+    assert perp_rec.path.name.startswith("okx_usdm_btc-usdt-swap_") and perp_rec.book_lines >= 1
+    sizes = _sizes(perp_rec.path, perp)
+    source = _sizes(_require(USDM_FILE_0405), perp)
+    assert sizes and sizes <= source  # each recorded size a book size the venue really showed, in BTC
+
+
+def _sizes(path: Path, instrument: Instrument) -> set[tuple[Decimal, Decimal]]:
+    loader = BinanceWsLoader(path, instrument)
+    return {
+        (e.bid_size.as_decimal().normalize(), e.ask_size.as_decimal().normalize())
+        for e in loader.events()
+        if isinstance(e, QuoteTick)
     }

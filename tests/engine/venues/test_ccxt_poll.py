@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
-from engine.venues.ccxt_poll import book_from_ticker, fetch_perp_marks
+from engine.venues.ccxt_poll import book_from_ticker, fetch_perp_marks, trade_from_ccxt
 
 
 class FakeExchange:
@@ -82,7 +83,7 @@ def test_book_from_ticker_when_binance_stream_or_generic_then_venue_strings_or_n
         "ask": 2.0,
         "info": {"u": 1, "s": "BTCUSDT", "b": "28160.01", "B": "1.5", "a": "28160.02", "A": "2"},
     }
-    book = book_from_ticker(stream)
+    book = book_from_ticker(stream, Decimal(1))
     assert book is not None and (book.bid, book.ask, book.bid_size) == ("28160.01", "28160.02", "1.5")
     generic: dict[str, Any] = {
         "bid": 64000.1,
@@ -92,7 +93,7 @@ def test_book_from_ticker_when_binance_stream_or_generic_then_venue_strings_or_n
         "timestamp": 5,
         "info": {},
     }
-    book = book_from_ticker(generic)
+    book = book_from_ticker(generic, Decimal(1))
     assert book is not None and (book.bid, book.ask, book.bid_size, book.ask_size, book.ts_ms) == (
         "64000.1",
         "64000.2",
@@ -100,4 +101,20 @@ def test_book_from_ticker_when_binance_stream_or_generic_then_venue_strings_or_n
         "0",
         5,
     )
-    assert book_from_ticker({"bid": None, "ask": 1.0, "info": {}}) is None
+    assert book_from_ticker({"bid": None, "ask": 1.0, "info": {}}, Decimal(1)) is None
+
+
+def test_sizes_when_okx_swap_counts_contracts_then_base_units_from_book_and_trade() -> None:
+    # ccxt.pro okx bbo-tbt / REST ticker: sizes in contracts (ctVal 0.01 BTC); OKX trades: sz in contracts.
+    ticker = {"bid": 28155.1, "ask": 28155.2, "bidVolume": 6.0, "askVolume": 379.3, "info": {"bidSz": "6"}}
+    book = book_from_ticker(ticker, Decimal("0.01"))
+    assert book is not None and (book.bid_size, book.ask_size) == ("0.06", "3.793")
+    trade = trade_from_ccxt(
+        {"id": "7", "price": 28155.1, "amount": 2.0, "side": "sell", "info": {}}, Decimal("0.01")
+    )
+    assert trade is not None and (trade.size, trade.seller_aggressor) == ("0.02", True)
+    # No contracts: the venue's own string, untouched.
+    linear = book_from_ticker(
+        {"bid": 1.0, "ask": 2.0, "info": {"b": "1", "B": "0.060", "a": "2", "A": "1"}}, Decimal(1)
+    )
+    assert linear is not None and linear.bid_size == "0.060"

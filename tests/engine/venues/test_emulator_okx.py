@@ -32,17 +32,20 @@ from nautilus_trader.execution.messages import (
     GeneratePositionStatusReports,
     SubmitOrder,
 )
+from nautilus_trader.model.data import QuoteTick
 from nautilus_trader.model.enums import OrderSide, PositionSide, TimeInForce
 from nautilus_trader.model.events import OrderAccepted, OrderFilled, OrderRejected
 from nautilus_trader.model.identifiers import StrategyId, TraderId
 from nautilus_trader.model.orders import Order
 
 from engine.config.live import Credentials, VenueSettings
+from engine.venues.ccxt_data import CcxtDataClient
 from engine.venues.ccxt_exec import CcxtExecutionClient, venue_client_id
 from engine.venues.ccxt_factory import create_async_exchange, create_sync_exchange
 from engine.venues.ccxt_poll import fetch_perp_marks
 from engine.venues.connect import open_exchange
 from engine.venues.emulator import EmulatorOptions, EmulatorThread, FaultRule, Recording, VenueConfig
+from engine.venues.emulator.market import MarketKind
 from engine.venues.errors import DuplicateClientOrderIdError, InsufficientMarginError, place_order
 from engine.venues.instruments import market_for
 from tests.engine.venues.conftest import API_KEY, API_SECRET
@@ -127,6 +130,33 @@ def test_perp_marks_when_okx_then_index_from_index_tickers(emu: EmulatorThread) 
     assert marks is not None
     assert Decimal(marks.index) > 0 and marks.mark != marks.index
     assert marks.next_funding_ms == SETTLEMENT_MS and marks.interval_min == 480
+
+
+def test_data_client_when_okx_swap_quotes_in_contracts_then_quote_size_is_the_recorded_base_size(
+    emu: EmulatorThread,
+) -> None:
+    async def scenario() -> list[QuoteTick]:
+        exchange = create_async_exchange("okx", emu.base_url, enable_rate_limit=False, sandbox=True)
+        clock = LiveClock()
+        msgbus = MessageBus(TRADER, clock)
+        published: list[Any] = []
+        msgbus.register("DataEngine.process", published.append)
+        try:
+            markets = await exchange.load_markets()
+            market = market_for(markets, SWAP, "OKX", int(exchange.precisionMode))
+            loop = asyncio.get_running_loop()
+            client = CcxtDataClient(loop, exchange, market, msgbus, Cache(), clock, 5.0, False)
+            await client._connect()  # the first REST poll publishes a quote
+            await client._disconnect()
+        finally:
+            await exchange.close()
+        return [p for p in published if isinstance(p, QuoteTick)]
+
+    (quote,) = asyncio.run(scenario())
+    state = next(m for m in emu.emulator.market.markets if m.spec.kind is MarketKind.USDM)
+    # OKX shows 6 contracts at the bid (ctVal 0.01): the quote says the 0.06 BTC recorded.
+    assert (quote.bid_size.as_decimal(), quote.ask_size.as_decimal()) == (state.bid_qty, state.ask_qty)
+    assert quote.bid_size.as_decimal() == Decimal("0.06")
 
 
 # ---- conformance: orders, accounts ------------------------------------------------------------------
