@@ -57,7 +57,8 @@ class VenueError(CarryError):
     code : int or None
         The venue's own error code (Binance ``-2019`` ...), when it gave one.
     retry_after : float or None
-        Seconds the venue asked to wait (``Retry-After``), when it did.
+        Seconds the venue asked to wait (``Retry-After``; Bybit: until ``X-Bapi-Limit-Reset-Timestamp``),
+        when it did.
     """
 
     retryable = False
@@ -174,13 +175,23 @@ def venue_code(exc: BaseException) -> tuple[int | None, str | None]:
     return (int(code.group(1)) if code else None), (msg.group(1) if msg else None)
 
 
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    return next((v for k, v in headers.items() if k.lower() == name), None)
+
+
 def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
+    """Seconds to wait from a rate-limit answer's headers, or None.
+
+    ``Retry-After`` (delta-seconds or HTTP date; Binance), else Bybit's ``X-Bapi-Limit-Reset-Timestamp``
+    (ms since the epoch when the limit resets: Bybit sends no Retry-After). OKX states no wait with its
+    50011. Never negative; callers bound it (`RetryPolicy.max_retry_after_s`).
+    """
     if not headers:
         return None
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    value = _header(headers, "retry-after")
     if value is None:
-        return None
+        reset = _header(headers, "x-bapi-limit-reset-timestamp")
+        return _seconds_until_ms(reset, now) if reset is not None else None
     value = value.strip()
     try:
         return max(0.0, float(value))
@@ -191,6 +202,14 @@ def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = Non
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _seconds_until_ms(stamp: str, now: float | None) -> float | None:
+    try:
+        reset_s = int(stamp.strip()) / 1000.0
+    except ValueError:
+        return None
+    return max(0.0, reset_s - (time.time() if now is None else now))
 
 
 def translate(
@@ -208,7 +227,7 @@ def translate(
     placing_order : bool
         True for an order placement: then a missing answer is an `UnknownOutcomeError`, never retryable.
     headers : mapping, optional
-        The last response headers (``exchange.last_response_headers``), for ``Retry-After``.
+        The last response headers (``exchange.last_response_headers``), for the wait (`parse_retry_after`).
 
     Returns
     -------

@@ -23,7 +23,13 @@ from nautilus_trader.model.events import OrderAccepted, OrderCanceled, OrderFill
 
 from engine.venues.ccxt_exec import venue_client_id
 from engine.venues.emulator import EmulatorThread, FaultRule
-from engine.venues.errors import DuplicateClientOrderIdError, InsufficientMarginError, translate
+from engine.venues.errors import (
+    DuplicateClientOrderIdError,
+    InsufficientMarginError,
+    RateLimitedError,
+    retry_read_sync,
+    translate,
+)
 from engine.venues.instruments import market_for
 from tests.engine.venues.conftest import API_KEY, make_sync
 from tests.engine.venues.test_ccxt_exec import Harness, _harness, _limit, _market
@@ -216,6 +222,26 @@ def test_faults_when_rate_limited_or_rejected_on_v5_paths_then_bybit_shaped(
     with pytest.raises(ccxt.InsufficientFunds, match="110007"):
         bybit.create_order(PERP, "market", "sell", 0.01, None, {"clientOrderId": "bb-rj"})
     assert emu.create_count("bb-rl") == 0 and emu.create_count("bb-rj") == 0
+
+
+def test_rate_limit_when_bybit_sends_reset_timestamp_not_retry_after_then_carry_waits_until_the_reset(
+    bybit: ccxt.Exchange, emu: EmulatorThread
+) -> None:
+    emu.add_fault(FaultRule(kind="rate_limit", path="/v5/market/tickers", retry_after_s=2))
+    sleeps: list[float] = []
+    ticker = retry_read_sync(lambda: bybit.fetch_ticker(PERP), exchange=bybit, sleep=sleeps.append)
+    assert ticker["bid"] == 28155.1  # the second attempt got through
+    # Bybit's X-Bapi-Limit-Reset-Timestamp is 2 s ahead: carry waited until then, not a bare jitter.
+    assert len(sleeps) == 1 and 1.0 < sleeps[0] <= 2.0
+    emu.add_fault(FaultRule(kind="rate_limit", path="/v5/market/tickers", retry_after_s=120))
+    with pytest.raises(ccxt.RateLimitExceeded) as info:
+        bybit.fetch_ticker(PERP)
+    err = translate(info.value, placing_order=False, headers=bybit.last_response_headers)
+    assert isinstance(err, RateLimitedError) and err.retry_after is not None and 100 < err.retry_after <= 120
+    with pytest.raises(RateLimitedError):  # beyond the policy's cap: no in-line wait, the caller decides
+        emu.add_fault(FaultRule(kind="rate_limit", path="/v5/market/tickers", retry_after_s=120))
+        retry_read_sync(lambda: bybit.fetch_ticker(PERP), exchange=bybit, sleep=sleeps.append)
+    assert len(sleeps) == 1
 
 
 def test_signature_when_wrong_then_rejected_with_10004(emu: EmulatorThread) -> None:

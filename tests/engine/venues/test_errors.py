@@ -181,6 +181,15 @@ def test_translate_when_429_with_retry_after_header_then_carries_seconds() -> No
     assert other.retry_after is None
 
 
+def test_parse_retry_after_when_bybit_reset_timestamp_then_seconds_until_it() -> None:
+    assert parse_retry_after({"X-Bapi-Limit-Reset-Timestamp": "1700000002500"}, now=1700000000.0) == 2.5
+    assert parse_retry_after({"x-bapi-limit-reset-timestamp": "1699999999000"}, now=1700000000.0) == 0.0
+    assert parse_retry_after({"X-Bapi-Limit-Reset-Timestamp": "n/a"}) is None
+    # Retry-After, where given, wins.
+    both = {"Retry-After": "3", "X-Bapi-Limit-Reset-Timestamp": "1700000009000"}
+    assert parse_retry_after(both, now=1700000000.0) == 3.0
+
+
 def test_parse_retry_after_when_http_date_then_seconds_from_now() -> None:
     assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:10 GMT"}, now=1445412480.0) == 10.0
     assert parse_retry_after({"Retry-After": "soon"}) is None
