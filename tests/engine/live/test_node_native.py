@@ -7,6 +7,8 @@ gate see the same instrument ids as on the ccxt path.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,9 @@ from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
 from nautilus_trader.model.instruments import CryptoPerpetual, CurrencyPair
 
 from engine.config.live import LiveConfig
-from engine.live.node import StartupError, build_node, risk_slot
-from engine.venues.emulator import EmulatorThread
+from engine.journal.journal import Journal
+from engine.live.node import StartupError, build_node, risk_slot, run_live
+from engine.venues.emulator import EmulatorOptions, EmulatorThread, Recording
 from engine.venues.instruments import DEFAULT_MARGIN_MAINT
 from engine.venues.native import CarryBinanceFuturesDataClient
 from tests.engine.live.conftest import KEY_ENV, SECRET_ENV, TEST_KEY, TEST_SECRET, approve_all, live_config
@@ -120,3 +123,44 @@ def test_paper_node_when_both_legs_native_then_nautilus_binance_streams_feed_quo
         assert seen["index"][-1].value.precision == 8  # Binance's index string, exactly
     finally:
         run.dispose()
+
+
+@pytest.fixture
+def wall_emu(recording: Recording) -> Iterator[EmulatorThread]:
+    """A real-time replay whose streams are stamped as if today (``stream_time = "wall"``)."""
+    with EmulatorThread(
+        recording=recording, options=EmulatorOptions(clock="replay", stream_time="wall")
+    ) as emu:
+        yield emu
+
+
+def test_paper_node_when_both_legs_native_on_wall_stream_time_then_enters_and_sandbox_fills_both_legs(
+    wall_emu: EmulatorThread, tmp_path: Path
+) -> None:
+    """nautilus stamps USD-M quotes and marks with the venue's event time: on recorded (2023) stream times
+    the strategy finds the perp quote stale and never enters; on ``wall`` stream times it does, and the
+    Sandbox fills both legs, hedged clip by clip."""
+    cfg = _native(live_config(wall_emu.base_url, tmp_path), "spot", "perp")
+    raw = cfg.model_dump()
+    raw["perp"]["ws_base_url"] = wall_emu.base_url.replace("http://", "ws://") + "/fstream"
+    raw["strategy"]["close_on_stop"] = False  # keep the book at stop: the position shows the entry
+    cfg = LiveConfig.model_validate(raw)
+    outcome = run_live(cfg, 4.0, install_gate=approve_all, handle_signals=False)
+    assert (outcome.status, outcome.reason) == ("COMPLETED", "duration")
+    j = Journal(outcome.journal_url, durable=False)
+    try:
+        assert "ENTER" in [d.action for d in j.decisions(outcome.run_id)]
+        fills = j.fills(outcome.run_id)
+        assert {f.instrument_id for f in fills} == {"BTCUSDT.BINANCE", "BTCUSDT-PERP.BINANCE_USDM"}
+        net = {"spot": Decimal(0), "perp": Decimal(0)}
+        worst = Decimal(0)
+        # The imbalance after each fill, in the order they happened (journal order: the Sandbox stamps
+        # fills with the time of the data its matching last saw, so fill times can tie across legs).
+        for f in sorted(fills, key=lambda f: f.seq):
+            net["perp" if "PERP" in f.instrument_id else "spot"] += f.qty if f.side == "BUY" else -f.qty
+            worst = max(worst, abs(net["spot"] + net["perp"]))
+        assert net["perp"] < 0 < net["spot"]
+        assert worst <= cfg.strategy.max_unhedged
+    finally:
+        j.close()
+    assert wall_emu.state()["create_requests"] == {}  # paper: the Sandbox filled, nothing was sent
