@@ -6,10 +6,13 @@ Order placement follows `engine.venues.errors.place_order` (DESIGN.md, reliabili
   ccxt's unified ``clientOrderId`` param (Binance ``newClientOrderId``, Bybit ``orderLinkId``, OKX
   ``clOrdId``; OKX takes alphanumerics only, see `venue_client_id`).
 - A placement is sent once. A timeout or dropped connection is an UNKNOWN outcome: the order is looked up by
-  its client order id until it is found or until the venue's ``recvWindow`` (+ a margin) has passed since
-  it was sent, after which Binance refuses the request if it ever arrives; only then is it reported
-  rejected. While the venue cannot be reached at all the order stays SUBMITTED and is looked up again on
-  every poll. Nothing is ever resent.
+  its client order id until it is found or until the venue's refusal window (+ a margin) has passed since
+  the placement call returned, after which the venue refuses the request if it ever arrives; only then is
+  it reported rejected ("never arrived"). The window must be the venue's own guarantee
+  (`refusal_window_ms`): Binance's and Bybit's ``recvWindow`` (ccxt sends it), OKX's ``expTime`` header
+  (sent with every placement, see `engine.venues.ccxt_factory.send_exp_time_as_header`). Where a venue
+  gives no such guarantee, an order of unknown outcome is never declared absent: it stays SUBMITTED and is
+  looked up on every poll, as it does while the venue cannot be reached at all. Nothing is ever resent.
 - A duplicate-client-id answer means an earlier attempt reached the venue: it is looked up, not resent.
 - Reads and cancels go through tenacity (`retry_read`, `retry_cancel`); ccxt's own retries are off.
 - Fills come from the venue's trades and are deduplicated by trade id.
@@ -70,6 +73,7 @@ from nautilus_trader.model.identifiers import (
 )
 from nautilus_trader.model.objects import AccountBalance, Currency, Money
 
+from engine.venues.ccxt_factory import EXP_TIME, sends_exp_time_header
 from engine.venues.connect import LOOKUP_PARAM
 from engine.venues.errors import (
     DuplicateClientOrderIdError,
@@ -98,6 +102,28 @@ _TERMINAL = frozenset({"closed", "canceled", "expired", "rejected"})
 LOOKUP_POLICY = RetryPolicy(attempts=3, initial_s=0.1, max_wait_s=1.0, max_retry_after_s=5.0)
 
 SendHook = Callable[[ClientOrderId, int], None]
+
+# Past the venue's refusal window: clock offset to the venue and the request's own transit.
+UNKNOWN_MARGIN_S = 2.0
+# OKX: how long a placement stays valid at the venue (its expTime header), ms.
+OKX_ORDER_EXPIRY_MS = 5_000
+
+
+def refusal_window_ms(exchange: ccxt_async.Exchange) -> int | None:
+    """How long (ms) after its stamp the venue still accepts a placement, by the venue's own rule; None
+    when the venue gives no such guarantee (a late request could still create the order).
+
+    Binance and Bybit refuse a request older than the ``recvWindow`` ccxt sends with it (Binance as the
+    ``recvWindow`` param, Bybit as ``X-BAPI-RECV-WINDOW``; ccxt's defaults 10 s and 5 s); OKX refuses one
+    arriving after its ``expTime`` header, which carry sends only through `send_exp_time_as_header`.
+    """
+    eid = str(exchange.id)
+    if eid in ("binance", "binanceusdm", "bybit"):
+        window = (exchange.options or {}).get("recvWindow")
+        return int(window) if window else None
+    if eid == "okx" and sends_exp_time_header(exchange):
+        return OKX_ORDER_EXPIRY_MS
+    return None
 
 
 class ClientOrderIdError(ValueError):
@@ -206,8 +232,9 @@ class CcxtExecutionClient(LiveExecutionClient):
         self._seen_trades: set[str] = set()
         self._poll_task: asyncio.Task[None] | None = None
         self._lookup_param = LOOKUP_PARAM.get(str(exchange.id), "clientOrderId")
-        recv_window = (exchange.options or {}).get("recvWindow", 10_000)
-        self.unknown_deadline_s = float(recv_window) / 1000.0 + 2.0
+        # The venue's refusal window (None: no venue-side guarantee) and the margin past it.
+        self.placement_window_ms: int | None = refusal_window_ms(exchange)
+        self.unknown_margin_s = UNKNOWN_MARGIN_S
         self.reconciliation_error: str | None = None
         self.duplicate_fills = 0
         self.creates_sent = 0
@@ -215,6 +242,14 @@ class CcxtExecutionClient(LiveExecutionClient):
         self.on_send: SendHook | None = None
         # The venue's rate-limit monitor (shared with its data client), set by the node.
         self.health: RateLimitMonitor | None = None
+
+    @property
+    def unknown_deadline_s(self) -> float | None:
+        """Seconds after a placement's call returned with no answer, and the order is not at the venue,
+        when it is declared never arrived; None: never (the venue does not refuse late requests)."""
+        if self.placement_window_ms is None:
+            return None
+        return self.placement_window_ms / 1000.0 + self.unknown_margin_s
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -270,6 +305,11 @@ class CcxtExecutionClient(LiveExecutionClient):
                     except NotFoundError:
                         if tracked.unknown and self._past_deadline(tracked):
                             self._reject_never_arrived(tracked)
+                        elif tracked.unknown and self.unknown_deadline_s is None:
+                            self._log.warning(
+                                f"{tracked.client_order_id}: outcome unknown, not at the venue yet; "
+                                f"{self.exchange.id} does not refuse late requests: still SUBMITTED"
+                            )
                         continue
                     except VenueError as exc:
                         self._log.warning(f"order lookup {tracked.client_order_id} failed: {exc}")
@@ -352,6 +392,9 @@ class CcxtExecutionClient(LiveExecutionClient):
                 params["timeInForce"] = "IOC" if order.time_in_force == TimeInForce.IOC else "FOK"
         if order.is_reduce_only and is_perp(market.instrument):
             params["reduceOnly"] = True
+        if self.placement_window_ms is not None and sends_exp_time_header(self.exchange):
+            # OKX refuses the request arriving after this: what lets an unanswered one be declared absent.
+            params[EXP_TIME] = str(int(time.time() * 1000) + self.placement_window_ms)
         amount = float(market.to_venue_amount(tracked.quantity))
         side = "buy" if order.side == OrderSide.BUY else "sell"
         otype = "market" if order.order_type == OrderType.MARKET else "limit"
@@ -371,6 +414,9 @@ class CcxtExecutionClient(LiveExecutionClient):
                     f"{order.client_order_id}: {type(exc).__name__}; looking it up, not resending"
                 )
                 tracked.unknown = True
+                # The deadline counts from now: ccxt stamps (Binance, Bybit) a request only after its rate
+                # limiter let it go, which may be well after the call began.
+                tracked.sent_monotonic = time.monotonic()
                 found = await self._resolve_unknown(tracked)
                 if found is None:
                     return  # rejected after the deadline, or still unknown: the poll loop keeps looking
@@ -407,6 +453,12 @@ class CcxtExecutionClient(LiveExecutionClient):
                 if self._past_deadline(tracked):
                     self._reject_never_arrived(tracked)
                     return None
+                if self.unknown_deadline_s is None:
+                    self._log.error(
+                        f"{tracked.client_order_id}: outcome unknown and {self.exchange.id} does not refuse "
+                        "late requests: it stays SUBMITTED and is looked up on every poll"
+                    )
+                    return None
                 await asyncio.sleep(0.25)
                 continue
             except VenueError as exc:
@@ -419,7 +471,8 @@ class CcxtExecutionClient(LiveExecutionClient):
             return found
 
     def _past_deadline(self, tracked: _Tracked) -> bool:
-        return time.monotonic() - tracked.sent_monotonic > self.unknown_deadline_s
+        deadline = self.unknown_deadline_s
+        return deadline is not None and time.monotonic() - tracked.sent_monotonic > deadline
 
     def _reject_never_arrived(self, tracked: _Tracked) -> None:
         tracked.done = True
@@ -428,7 +481,8 @@ class CcxtExecutionClient(LiveExecutionClient):
             tracked.strategy_id,
             tracked.instrument_id,
             tracked.client_order_id,
-            f"not at the venue {self.unknown_deadline_s:.0f}s after sending (past recvWindow): never arrived",
+            f"not at the venue {self.unknown_deadline_s or 0:.0f}s after sending (past the venue's refusal "
+            "window): never arrived",
             self._clock.timestamp_ns(),
         )
 
@@ -552,7 +606,7 @@ class CcxtExecutionClient(LiveExecutionClient):
             order.side,
             order.order_type,
             order.quantity.as_decimal(),
-            time.monotonic() - self.unknown_deadline_s,
+            time.monotonic() - (self.unknown_deadline_s or 0.0),
             venue_order_id=order.venue_order_id.value if order.venue_order_id else None,
             accepted=order.venue_order_id is not None,
             filled=order.filled_qty.as_decimal(),

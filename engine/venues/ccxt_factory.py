@@ -101,6 +101,47 @@ def map_errors_on_any_host(exchange: ccxt.Exchange | ccxt_async.Exchange) -> Non
     exchange.get_exceptions_by_url = types.MethodType(get_exceptions_by_url, exchange)
 
 
+# OKX: the placement endpoints that honour an ``expTime`` request header (ms since the epoch: OKX refuses
+# the request with 50102 when it arrives later). ccxt 4.5.90 has no way to send it.
+EXP_TIME = "expTime"
+_OKX_EXPIRING = frozenset(
+    {"trade/order", "trade/batch-orders", "trade/amend-order", "trade/amend-batch-orders"}
+)
+_EXP_TIME_MARK = "_carry_exp_time_header"
+
+
+def send_exp_time_as_header(exchange: ccxt.Exchange | ccxt_async.Exchange) -> None:
+    """Make an OKX exchange send an ``expTime`` param of its order endpoints as OKX's ``expTime`` header.
+
+    The param is taken out of the request before ccxt signs it (OKX signs the body, not that header), so
+    ``create_order(..., params={"expTime": "<ms>"})`` carries the deadline the venue enforces. No-op for
+    other exchanges.
+    """
+    if str(exchange.id) != "okx" or sends_exp_time_header(exchange):
+        return
+    original = exchange.sign
+
+    def sign(
+        self: Any, path: str, api: Any = "public", method: str = "GET", params: Any = None
+    ) -> dict[str, Any]:
+        expires: Any = None
+        if method == "POST" and path in _OKX_EXPIRING and isinstance(params, dict) and EXP_TIME in params:
+            params = dict(params)
+            expires = params.pop(EXP_TIME)
+        request = cast(dict[str, Any], original(path, api, method, {} if params is None else params))
+        if expires is not None:
+            request["headers"] = dict(request.get("headers") or {}) | {EXP_TIME: str(int(expires))}
+        return request
+
+    exchange.sign = types.MethodType(sign, exchange)
+    setattr(exchange, _EXP_TIME_MARK, True)
+
+
+def sends_exp_time_header(exchange: Any) -> bool:
+    """Whether `send_exp_time_as_header` was applied (an OKX placement's expiry reaches the venue)."""
+    return getattr(exchange, _EXP_TIME_MARK, False) is True
+
+
 def _config(
     exchange_id: str,
     api_key: str | None,
@@ -186,6 +227,7 @@ def create_async_exchange(
     cls = getattr(ccxt_async, exchange_id)
     exchange = cls(_config(exchange_id, api_key, secret, password, options, timeout_ms, enable_rate_limit))
     _point(exchange, base_url, sandbox, map_errors)
+    send_exp_time_as_header(exchange)
     return cast(ccxt_async.Exchange, exchange)
 
 
@@ -206,4 +248,5 @@ def create_sync_exchange(
     cls = getattr(ccxt, exchange_id)
     exchange = cls(_config(exchange_id, api_key, secret, password, options, timeout_ms, enable_rate_limit))
     _point(exchange, base_url, sandbox, map_errors)
+    send_exp_time_as_header(exchange)
     return cast(ccxt.Exchange, exchange)

@@ -6,7 +6,9 @@ grid (tick 0.1; spot lot 1e-8, min 1e-5 BTC; swap lot and min 0.01 contract), si
 fills and positions in contracts (converted to the core's base units here), ``{"code", "msg", "data"}``
 envelopes with per-order ``sCode``/``sMsg``, and OKX's request signing:
 ``OK-ACCESS-SIGN = base64(HMAC-SHA256(secret, timestamp + METHOD + requestPath[?query] + body))`` with
-``OK-ACCESS-KEY``, ``OK-ACCESS-TIMESTAMP`` (ISO, within 30 s) and ``OK-ACCESS-PASSPHRASE``.
+``OK-ACCESS-KEY``, ``OK-ACCESS-TIMESTAMP`` (ISO, within 30 s) and ``OK-ACCESS-PASSPHRASE``. A placement
+carrying the ``expTime`` header (ms since the epoch) that arrives after it is refused unprocessed with
+50102, as OKX does.
 
 Demo trading: every key is a demo key unless `VenueConfig.live_keys` lists it; a demo key without the
 ``x-simulated-trading: 1`` header, or a live key with it, gets OKX's 50101.
@@ -799,8 +801,20 @@ class OkxFront:
 
     # ---- orders ------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _check_expiry(request: web.Request) -> None:
+        """OKX's ``expTime`` header: a request arriving after it is not processed (wall time, as OKX)."""
+        text = request.headers.get("expTime")
+        if text is None:
+            return
+        if not text.strip().isdigit():
+            raise _bad("expTime")
+        if int(time.time() * 1000) > int(text):
+            raise OkxError("50102", "Timestamp request expired", 401)
+
     async def _create_order(self, request: web.Request) -> web.Response:
         params = await self._signed(request)
+        self._check_expiry(request)
         if "__batch__" in params:
             raise OkxError("50002", "Invalid JSON format.")
         row = self._place(params, request.get(FILL_RATIO_KEY))
@@ -808,6 +822,7 @@ class OkxFront:
 
     async def _create_batch(self, request: web.Request) -> web.Response:
         params = await self._signed(request)
+        self._check_expiry(request)
         batch = params.get("__batch__", [params] if params else [])
         if not isinstance(batch, list) or not batch or len(batch) > 20:
             raise OkxError("50002", "Invalid JSON format.")

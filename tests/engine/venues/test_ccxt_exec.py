@@ -85,6 +85,7 @@ def _harness(emu: EmulatorThread, exchange_id: str, symbol: str, venue: str) -> 
         secret=API_SECRET,
         enable_rate_limit=False,
         timeout_ms=3000,
+        options={"recvWindow": 1000},  # the venue refuses a request 1 s old: tests declare absence quickly
     )
     try:
         markets = loop.run_until_complete(exchange.load_markets())
@@ -93,7 +94,8 @@ def _harness(emu: EmulatorThread, exchange_id: str, symbol: str, venue: str) -> 
         client = CcxtExecutionClient(
             loop, exchange, [market], msgbus, cache, clock, 0.2, close_exchange=False
         )
-        client.unknown_deadline_s = 2.0  # tests: a missing order is declared absent quickly
+        client.unknown_margin_s = 1.0
+        assert client.unknown_deadline_s == 2.0
         yield Harness(loop, client, events, OrderFactory(TRADER, STRATEGY, clock), cache, emu)
     finally:
         loop.run_until_complete(exchange.close())
@@ -273,3 +275,20 @@ def test_order_when_client_order_id_too_long_for_venue_then_rejected_and_never_s
     rejected = perp.of(OrderRejected, order)
     assert len(rejected) == 1 and "over 36 chars" in rejected[0].reason
     assert perp.client.creates_sent == 0
+
+
+def test_refusal_window_when_venue_guarantees_one_then_its_window_else_none() -> None:
+    import ccxt
+
+    from engine.venues.ccxt_exec import OKX_ORDER_EXPIRY_MS, refusal_window_ms
+    from engine.venues.ccxt_factory import create_sync_exchange
+
+    def window(exchange: Any) -> int | None:
+        return refusal_window_ms(exchange)
+
+    assert window(create_sync_exchange("binanceusdm")) == 10_000  # ccxt's recvWindow, sent as a param
+    assert window(create_sync_exchange("bybit")) == 5_000  # X-BAPI-RECV-WINDOW, ccxt's default
+    assert window(create_sync_exchange("bybit", options={"recvWindow": 3000})) == 3_000
+    assert window(create_sync_exchange("okx")) == OKX_ORDER_EXPIRY_MS  # the expTime header carry sends
+    assert window(ccxt.okx()) is None  # no expTime header: OKX would take a late request
+    assert window(ccxt.kraken()) is None

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -46,7 +47,13 @@ from engine.venues.ccxt_poll import fetch_perp_marks
 from engine.venues.connect import open_exchange
 from engine.venues.emulator import EmulatorOptions, EmulatorThread, FaultRule, Recording, VenueConfig
 from engine.venues.emulator.market import MarketKind
-from engine.venues.errors import DuplicateClientOrderIdError, InsufficientMarginError, place_order
+from engine.venues.errors import (
+    DuplicateClientOrderIdError,
+    InsufficientMarginError,
+    UnknownOutcomeError,
+    place_order,
+    translate,
+)
 from engine.venues.instruments import market_for
 from tests.engine.venues.conftest import API_KEY, API_SECRET
 
@@ -356,7 +363,7 @@ def perp(emu: EmulatorThread) -> Iterator[Harness]:
         client = CcxtExecutionClient(
             loop, exchange, [market], msgbus, cache, clock, 0.2, close_exchange=False
         )
-        client.unknown_deadline_s = 2.0
+        client.placement_window_ms, client.unknown_margin_s = 1000, 1.0  # expTime 1 s after sending
         yield Harness(loop, client, events, OrderFactory(TRADER, STRATEGY, clock), cache, emu)
     finally:
         loop.run_until_complete(exchange.close())
@@ -453,3 +460,60 @@ def test_open_exchange_when_okx_paper_leg_on_the_emulator_then_demo_header_and_s
             await exchange.close()
 
     assert asyncio.run(scenario())["USDT"]["free"] > 0
+
+
+# ---- the "never arrived" deadline rests on OKX's expTime ---------------------------------------------
+
+
+def test_create_when_arriving_after_exp_time_then_okx_refuses_it_unbooked_with_50102(
+    okx: ccxt.okx, emu: EmulatorThread
+) -> None:
+    past = str(okx.milliseconds() - 1)
+    with pytest.raises(ccxt.BaseError, match="50102") as info:
+        okx.create_order(SWAP, "market", "sell", 1, None, {"clientOrderId": "carryexp1", "expTime": past})
+    assert okx.last_request_headers.get("expTime") == past  # a header, as OKX wants it, not a body field
+    assert "expTime" not in (okx.last_request_body or "")
+    assert not isinstance(translate(info.value, placing_order=True), UnknownOutcomeError)  # a definite no
+    with pytest.raises(ccxt.OrderNotFound):
+        okx.fetch_order(None, SWAP, {"clOrdId": "carryexp1"})
+    future = str(okx.milliseconds() + 5000)
+    okx.create_order(SWAP, "market", "sell", 1, None, {"clientOrderId": "carryexp2", "expTime": future})
+    assert okx.fetch_order(None, SWAP, {"clOrdId": "carryexp2"})["status"] == "closed"
+
+
+def test_exec_when_placement_arrives_late_then_declared_absent_only_after_okx_would_refuse_it(
+    perp: Harness, okx: ccxt.okx
+) -> None:
+    client = perp.client
+    client.placement_window_ms, client.unknown_margin_s = 500, 0.5
+    client.exchange.timeout = 300  # no answer within 0.3 s: unknown outcome
+    perp.emu.add_fault(FaultRule(kind="latency", path=ORDER_PATH, method="POST", latency_ms=1500))
+    order = perp.market(OrderSide.SELL, "0.01")
+    sent_ns = time.time_ns()
+    perp.submit(order)
+    (rejected,) = perp.of(OrderRejected, order)
+    assert "never arrived" in rejected.reason
+    assert rejected.ts_event >= sent_ns + 500 * 1_000_000  # not before the expTime the request carried
+    time.sleep(max(0.0, (sent_ns + 1_700_000_000 - time.time_ns()) / 1e9))  # the request has now arrived
+    with pytest.raises(ccxt.OrderNotFound):  # ... and OKX refused it: nothing live that carry forgot
+        okx.fetch_order(None, SWAP, {"clOrdId": perp.cid(order)})
+    assert perp.emu.state()["positions"] == {}
+
+
+def test_exec_when_venue_does_not_refuse_late_requests_then_unknown_order_stays_submitted_until_found(
+    perp: Harness,
+) -> None:
+    client = perp.client
+    client.placement_window_ms = None  # as on a venue without recvWindow/expTime: no expTime sent either
+    assert client.unknown_deadline_s is None
+    client.exchange.timeout = 300
+    perp.emu.add_fault(FaultRule(kind="latency", path=ORDER_PATH, method="POST", latency_ms=1000))
+    order = perp.market(OrderSide.SELL, "0.01")
+    perp.submit(order)
+    perp.run(client.poll_orders())
+    assert not perp.of(OrderRejected, order) and not perp.of(OrderAccepted, order)  # still SUBMITTED
+    time.sleep(1.1)  # the late request arrives and OKX books it
+    perp.run(client.poll_orders())
+    assert len(perp.of(OrderAccepted, order)) == 1
+    assert sum(f.last_qty.as_decimal() for f in perp.of(OrderFilled, order)) == Decimal("0.01")
+    assert perp.emu.create_count(perp.cid(order)) == 1 and client.creates_sent == 1
