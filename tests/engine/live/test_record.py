@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from nautilus_trader.model.data import (
     FundingRateUpdate,
@@ -18,6 +20,7 @@ from nautilus_trader.model.data import (
 from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.model.instruments import Instrument
 
+from engine.config.live import LiveConfig
 from engine.data.binance_ws import BinanceWsLoader
 from engine.live.record import record_streams
 from engine.venues.ccxt_factory import create_sync_exchange
@@ -33,6 +36,31 @@ def _quotes(path: Path, instrument: Instrument) -> list[tuple[str, str]]:
     return [(str(e.bid_price), str(e.ask_price)) for e in loader.events() if isinstance(e, QuoteTick)]
 
 
+def _record_while_market_moves(
+    emu: EmulatorThread,
+    cfg: LiveConfig,
+    out: Path,
+    secs: float,
+    ready: Callable[[], bool] = lambda: True,
+) -> list[Any]:
+    """Run ``carry record`` for ``secs`` while a thread replays the emulator at ~40x (once ``ready``)."""
+    stop = threading.Event()
+
+    def move_market() -> None:
+        while not ready() and not stop.wait(0.01):
+            pass
+        while not stop.wait(0.05):
+            emu.advance_events(200)
+
+    mover = threading.Thread(target=move_market)
+    mover.start()
+    try:
+        return list(asyncio.run(record_streams(cfg, out, secs)))
+    finally:
+        stop.set()
+        mover.join()
+
+
 def test_record_when_emulator_streams_then_loader_replays_the_same_books_and_marks(
     recording: Recording, tmp_path: Path
 ) -> None:
@@ -43,19 +71,7 @@ def test_record_when_emulator_streams_then_loader_replays_the_same_books_and_mar
             perp_ex.markets, "BTC/USDT:USDT", "BINANCE_USDM", int(perp_ex.precisionMode)
         ).instrument
         cfg = live_config(emu.base_url, tmp_path / "run")
-        stop = threading.Event()
-
-        def move_market() -> None:
-            while not stop.wait(0.05):
-                emu.advance_events(200)
-
-        mover = threading.Thread(target=move_market)
-        mover.start()
-        try:
-            recs = asyncio.run(record_streams(cfg, tmp_path / "rec", 1.5))
-        finally:
-            stop.set()
-            mover.join()
+        recs = _record_while_market_moves(emu, cfg, tmp_path / "rec", 1.5)
 
     spot_rec, perp_rec = recs
     assert spot_rec.path.name.startswith("binance_spot_btcusdt_") and spot_rec.path.name.endswith(
@@ -117,22 +133,10 @@ def test_record_when_streamed_by_websocket_then_loader_replays_the_same_trades_b
             update={"spot": cfg.spot.model_copy(update=ws), "perp": cfg.perp.model_copy(update=ws)}
         )
         hub = hub_of(emu.emulator)
-        stop = threading.Event()
-
-        def move_market() -> None:
-            # Once every stream is subscribed (ccxt.pro subscribes one by one), replay at ~40x.
-            while len(emu.call(hub.subscribed)) < 5 and not stop.wait(0.01):
-                pass
-            while not stop.wait(0.05):
-                emu.advance_events(200)
-
-        mover = threading.Thread(target=move_market)
-        mover.start()
-        try:
-            recs = asyncio.run(record_streams(cfg, tmp_path / "rec", 1.5))
-        finally:
-            stop.set()
-            mover.join()
+        # Replay once every stream is subscribed (ccxt.pro subscribes one by one).
+        recs = _record_while_market_moves(
+            emu, cfg, tmp_path / "rec", 1.5, ready=lambda: len(emu.call(hub.subscribed)) >= 5
+        )
 
     spot_rec, perp_rec = recs
     assert spot_rec.errors == perp_rec.errors == 0
@@ -168,19 +172,7 @@ def test_record_when_okx_swap_counts_contracts_then_sizes_written_in_base_units(
         cfg = live_config(emu.base_url, tmp_path / "run")
         okx_leg = {"venue": "OKX", "exchange": "okx", "starting_balances": []}
         cfg = cfg.model_copy(update={"perp": cfg.perp.model_copy(update=okx_leg)})
-        stop = threading.Event()
-
-        def move_market() -> None:
-            while not stop.wait(0.05):
-                emu.advance_events(200)
-
-        mover = threading.Thread(target=move_market)
-        mover.start()
-        try:
-            recs = asyncio.run(record_streams(cfg, tmp_path / "rec", 1.0))
-        finally:
-            stop.set()
-            mover.join()
+        recs = _record_while_market_moves(emu, cfg, tmp_path / "rec", 1.0)
 
     perp_rec = recs[1]
     assert perp_rec.path.name.startswith("okx_usdm_btc-usdt-swap_") and perp_rec.book_lines >= 1
