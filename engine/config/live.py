@@ -208,6 +208,12 @@ class VenueSettings(StrictModel):
                 f"venue must be {fixed!r} with client = 'native' (nautilus's {self.exchange} adapter names "
                 f"its venue {fixed}), not {self.venue!r}"
             )
+        okx_keys = (self.api_key_env, self.api_secret_env, self.api_passphrase_env)
+        if self.exchange == "okx" and None in okx_keys:
+            raise ValueError(
+                "client = 'native': nautilus's OKX adapter needs API keys even for market data (paper mode "
+                "too); set api_key_env, api_secret_env and api_passphrase_env"
+            )
         if self.exchange == "okx" and self.is_perp:
             raise ValueError(
                 "client = 'native': nautilus's OKX swaps count size in contracts and carry sizes legs in "

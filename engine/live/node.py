@@ -370,8 +370,10 @@ def build_node(
 
 
 def _credentials(cfg: LiveConfig, leg: VenueSettings, environ: dict[str, str] | None) -> Credentials | None:
-    # Paper mode reads public market data only: keys are neither needed nor read.
-    return None if cfg.environment == "paper" else read_credentials(leg, environ)
+    # Paper mode reads public market data only: keys are neither needed nor read, except by nautilus's native
+    # OKX adapter, which insists on them for market data too.
+    native_okx = leg.client == "native" and leg.exchange == "okx"
+    return None if cfg.environment == "paper" and not native_okx else read_credentials(leg, environ)
 
 
 def _open_ccxt_legs(
@@ -483,10 +485,11 @@ def _native_leg(
 ) -> tuple[LiveMarketDataClient, LiveExecutionClient, Instrument]:
     """A native leg's clients; its instrument is loaded now through the adapter's own provider."""
     leg = clients.leg
-    dc = native_data_client(clients, loop, kernel.msgbus, kernel.cache, kernel.clock)
     try:
+        # nautilus's pyo3 clients raise ValueError on a bad setting (e.g. a key they require) when built.
+        dc = native_data_client(clients, loop, kernel.msgbus, kernel.cache, kernel.clock)
         instrument = loop.run_until_complete(load_native_instrument(dc, clients.instrument_id))
-    except NativeAdapterError as exc:
+    except (NativeAdapterError, ValueError) as exc:
         raise StartupError(f"{leg.venue} ({leg.exchange}, native): {exc}") from exc
     kernel.cache.add_instrument(instrument)
     if cfg.environment == "paper":

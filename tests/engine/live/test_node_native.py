@@ -72,6 +72,23 @@ def test_paper_node_when_perp_leg_native_then_sandbox_fills_and_spot_stays_on_cc
         run.dispose()
 
 
+def test_paper_node_when_perp_leg_native_bybit_then_instrument_loaded_by_nautilus_bybit_client(
+    replay_emu: EmulatorThread, tmp_path: Path
+) -> None:
+    """nautilus's Bybit HTTP client (pyo3) reads the emulator's Bybit v5 ``instruments-info``."""
+    cfg = live_config(replay_emu.base_url, tmp_path)
+    raw = cfg.model_dump()
+    raw["perp"] |= {"venue": "BYBIT", "exchange": "bybit", "client": "native"}
+    run = build_node(LiveConfig.model_validate(raw), install_gate=approve_all)
+    try:
+        perp = run.kernel.cache.instrument(run.strategy.perp_id)
+        assert str(perp.id) == "BTCUSDT-LINEAR.BYBIT"
+        assert isinstance(perp, CryptoPerpetual) and str(perp.size_increment) == "0.001"
+        assert [c.id.value for c in run.data_clients] == ["BINANCE", "BYBIT"]
+    finally:
+        run.dispose()
+
+
 def test_native_node_when_symbol_not_listed_then_startup_error_names_the_venue(
     replay_emu: EmulatorThread, tmp_path: Path
 ) -> None:

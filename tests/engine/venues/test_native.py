@@ -26,9 +26,13 @@ TESTNET_TOML = PROJECT_ROOT / "configs/paper/binance_testnet.toml"
 CREDS = Credentials("key-native-test", "secret-native-test", "pass-native-test")
 
 
+OKX_KEYS = {"api_key_env": "OKX_K", "api_secret_env": "OKX_S", "api_passphrase_env": "OKX_P"}
+
+
 def _leg(**kw: Any) -> VenueSettings:
     base = {"venue": "BINANCE_USDM", "exchange": "binanceusdm", "symbol": "BTC/USDT:USDT", "client": "native"}
-    return VenueSettings.model_validate(base | kw)
+    keys = OKX_KEYS if kw.get("exchange") == "okx" else {}
+    return VenueSettings.model_validate(base | keys | kw)
 
 
 @pytest.mark.parametrize(
@@ -56,6 +60,11 @@ def test_native_bybit_leg_when_venue_not_bybit_then_refused_naming_the_venue() -
 def test_native_okx_perp_leg_when_configured_then_refused_contracts_vs_base_units() -> None:
     with pytest.raises(ValidationError, match="contracts"):
         _leg(exchange="okx", venue="OKX")
+
+
+def test_native_okx_leg_when_key_names_missing_then_refused_keys_needed_even_for_market_data() -> None:
+    with pytest.raises(ValidationError, match="api_passphrase_env"):
+        _leg(exchange="okx", venue="OKX", symbol="BTC/USDT", api_passphrase_env=None)
 
 
 def test_native_binance_leg_when_exchange_does_not_match_symbol_then_refused() -> None:
