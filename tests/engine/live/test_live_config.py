@@ -40,7 +40,9 @@ def _write(tmp_path: Path, raw: dict[str, Any]) -> Path:
 def test_shipped_paper_configs_when_loaded_then_valid() -> None:
     emu = load_live_config(EMULATOR_TOML)
     testnet = load_live_config(TESTNET_TOML)
-    assert emu.environment == testnet.environment == "paper"
+    native = load_live_config(PROJECT_ROOT / "configs/paper/emulator_native.toml")
+    assert emu.environment == testnet.environment == native.environment == "paper"
+    assert (native.spot.client, native.perp.client) == ("native", "native")
     assert testnet.spot.base_url == "https://testnet.binance.vision"
     assert testnet.perp.base_url == "https://testnet.binancefuture.com"
 
