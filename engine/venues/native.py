@@ -159,6 +159,8 @@ def _binance(leg: VenueSettings, env: Environment, creds: Credentials, iid: Inst
         execution = BinanceExecClientConfig(
             # max_retries unset: nautilus does not resend an order placement (an unknown outcome).
             **common,
+            # USD-M user-data stream (REST listenKey with HMAC keys): <ws>?listenKey=..., as the data side.
+            base_url_ws_stream=ws if leg.is_perp else None,
             api_key=creds.api_key,
             api_secret=creds.secret,
         )

@@ -48,7 +48,7 @@ import orjson
 from aiohttp import web
 
 from engine.data.funding_csv import load_funding_history
-from engine.venues.emulator import bybit, okx, render, streams
+from engine.venues.emulator import bybit, okx, render, streams, user_stream
 from engine.venues.emulator.faults import (
     FILL_RATIO_KEY,
     FaultPlan,
@@ -304,6 +304,7 @@ class Emulator:
         r.add_get("/_emulator/faults", self._ctl_faults)
         r.add_post("/_emulator/faults", self._ctl_add_fault)
         r.add_delete("/_emulator/faults", self._ctl_clear_faults)
+        user_stream.add_routes(self)  # before streams: /fstream/ws/<listenKey> first
         # Other protocols on the same exchange core (their paths do not collide with Binance's).
         streams.add_routes(self)
         bybit.add_routes(self)

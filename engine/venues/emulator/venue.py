@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any
@@ -240,6 +241,10 @@ class Venue:
         self._trade_ids = itertools.count(400_000_001)
         self._tran_ids = itertools.count(9_000_000_001)
         self._client_ids = itertools.count(1)
+        # Called on every order event, as Binance's user-data stream reports them: (execution type NEW /
+        # TRADE / CANCELED / EXPIRED, the order as it stands, the fill of a TRADE). A TRADE is reported
+        # before the order's final status is set: its status follows from ``remaining``.
+        self.order_listeners: list[Callable[[str, Order, Fill | None], None]] = []
 
     # ---- lookups ---------------------------------------------------------------------------------
 
@@ -410,6 +415,7 @@ class Venue:
         self.orders.append(order)
         self.by_id[order.order_id] = order
         self.by_client[(index, client_id)] = order
+        self._notify("NEW", order)
 
         if crosses:
             if otype == "MARKET":
@@ -429,8 +435,10 @@ class Venue:
             order.status = "FILLED"
         elif otype == "MARKET" or tif in ("IOC", "FOK"):
             order.status = "EXPIRED"
+            self._notify("EXPIRED", order)
         elif forced_partial:
             order.status = "CANCELED"
+            self._notify("CANCELED", order)
         else:
             order.status = "PARTIALLY_FILLED" if order.executed > 0 else "NEW"
             self._lock(order)
@@ -446,6 +454,7 @@ class Venue:
         self.resting.pop(order.order_id, None)
         order.status = "CANCELED"
         order.update_ms = self.market.now_ms
+        self._notify("CANCELED", order)
         return order
 
     def get_order(self, kind: MarketKind, params: dict[str, str]) -> Order:
@@ -530,6 +539,11 @@ class Venue:
         order.executed += qty
         order.cum_quote += price * qty
         order.update_ms = now
+        self._notify("TRADE", order, fill)
+
+    def _notify(self, exec_type: str, order: Order, fill: Fill | None = None) -> None:
+        for listener in self.order_listeners:
+            listener(exec_type, order, fill)
 
     def _fill_spot(
         self,
@@ -645,6 +659,7 @@ class Venue:
                 if size <= 0:  # the position it was reducing is gone: Binance expires it
                     order.status = "EXPIRED"
                     del self.resting[order.order_id]
+                    self._notify("EXPIRED", order)
                     continue
             self._fill(order, order.price, size, maker=True)
             if order.remaining <= 0:
