@@ -15,7 +15,7 @@ import pytest
 from nautilus_trader.model.identifiers import InstrumentId
 
 from engine.config.live import LiveConfig
-from engine.journal.journal import Journal
+from engine.journal.journal import Fill, Journal
 from engine.live.node import build_node
 from engine.venues.emulator import EmulatorOptions, EmulatorThread, Recording, VenueConfig
 from engine.venues.emulator.user_stream import user_hub_of
@@ -42,7 +42,7 @@ def _config(emu: EmulatorThread, run_dir: Path, *, close_on_stop: bool) -> LiveC
     return LiveConfig.model_validate(raw)
 
 
-def _perp_net(fills: list) -> Decimal:  # type: ignore[type-arg]
+def _perp_net(fills: list[Fill]) -> Decimal:
     return sum((f.qty if f.side == "BUY" else -f.qty for f in fills if f.instrument_id == PERP), Decimal(0))
 
 
