@@ -318,7 +318,8 @@ class SpotPerpCarry(LeggedStrategy):
             if self._hedge_failures >= self.cfg.hedge_attempts:
                 # Unwind: bring spot back to what the perp actually hedges.
                 assert self.perp is not None
-                self._target = -self.perp_qty
+                if self.phase is not Phase.EXITING:
+                    self._target = -self.perp_qty  # stop entering at what is hedged; an exit stays at flat
                 self._unwinding = True
                 self._cool_down(ts)
                 self._decide(ts, "UNWIND", f"perp {why}")
@@ -336,4 +337,7 @@ class SpotPerpCarry(LeggedStrategy):
             self._send(self.spot_id, -excess, "spot", "unwind", ts)
         elif not excess and not self._working:
             self._unwinding = False
-            self._finish_phase(ts)
+            if self.phase is Phase.EXITING:
+                self._step(ts)  # hedged again: the exit goes on to its target (flat), perp included
+            else:
+                self._finish_phase(ts)

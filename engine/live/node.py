@@ -183,7 +183,10 @@ class LiveRun:
                 await self._until(lambda: strategy.is_flat, drain)
             for iid in (strategy.spot_id, strategy.perp_id):
                 strategy.cancel_all_orders(iid)
-            await self._until(lambda: not self.kernel.cache.orders_open(), drain)
+            # In flight (submitted, not yet acknowledged) counts too: an IOC leg the cancel cannot reach
+            # still fills, and the strategy must see that fill to hedge it before the node stops.
+            cache = self.kernel.cache
+            await self._until(lambda: not (cache.orders_open() or cache.orders_inflight()), drain)
         await self.node.stop_async()
         if self._run_task is not None:
             self._run_task.cancel()

@@ -98,3 +98,36 @@ def test_testnet_node_when_perp_leg_native_then_fills_arrive_on_user_stream_and_
         assert sorted(news) == sorted({f.client_order_id for f in perp_fills})
     finally:
         j.close()
+
+
+def test_testnet_node_when_stopped_mid_entry_and_hedge_denied_then_exit_still_ends_flat(
+    wall_emu: EmulatorThread, tmp_path: Path
+) -> None:
+    """Stop lands between an entry's clips: the clip in flight fills, its hedge is refused (here by
+    nautilus's per-instrument REDUCING behind the stand-in gate), the spot excess is unwound, and the exit
+    then goes on to flat, perp included. Before the fix the unwind reset the exit's target to 'what is
+    hedged', the exit ended HOLDING, and the strategy's on_stop sold the spot with nobody left to buy the
+    perp back: 0.01 BTC short, unhedged."""
+    cfg = _config(wall_emu, tmp_path / "run", close_on_stop=True)
+    run = build_node(cfg, install_gate=approve_all, environ=ENV)
+
+    async def scenario() -> str:
+        await run.start()
+        await run._until(lambda: bool(run.strategy.perp_qty), 10.0)  # the first hedge is in: stop now
+        return await run.stop()
+
+    try:
+        status = run.loop.run_until_complete(scenario())
+    finally:
+        run.dispose()
+    assert status == "COMPLETED"
+    j = Journal(run.journal.url, durable=False)
+    try:
+        fills = j.fills(run.run_id)
+        spot_fills = [f for f in fills if f.instrument_id != PERP]
+        spot = sum((f.qty if f.side == "BUY" else -f.qty for f in spot_fills), Decimal(0))
+        assert (spot, _perp_net(fills)) == (0, 0)
+        venue_net = Decimal(wall_emu.state()["positions"].get("BTCUSDT", {"qty": "0"})["qty"])
+        assert venue_net == 0
+    finally:
+        j.close()
