@@ -121,7 +121,6 @@ class LeggedStrategy(Strategy):
         self._working: dict[ClientOrderId, str] = {}  # open orders of ours -> leg name
         self._own: set[ClientOrderId] = set()  # every order this strategy sent, to tell external fills apart
         self._hedge_failures = 0
-        self._stopping = False
         self._cooldown_until_ns = 0
         self._trading_state = "ACTIVE"  # the risk controller's, from TOPIC_TRADING_STATE
         self._pair_seq = 0
@@ -130,10 +129,15 @@ class LeggedStrategy(Strategy):
     # -- lifecycle ------------------------------------------------------------------------------------
 
     def on_stop(self) -> None:
-        """Exit on stop when configured (runners call ``request_exit`` first, while orders still flow)."""
-        if self.cfg.close_on_stop:
-            self._stopping = True
-            self.request_exit("stop")
+        """Journal a book left open at stop; never start an exit here.
+
+        Runners and the node call ``request_exit`` while orders still flow. nautilus stops its engines right
+        after ``on_stop``, so an exit started here would sell a leg whose fill nobody hedges: a hedged book
+        left as it is is safer (a restart adopts it).
+        """
+        if not self.is_flat:
+            working = f"{len(self._working)} orders working"
+            self._decide(self.clock.timestamp_ns(), "STOPPED_NOT_FLAT", working)
 
     def request_exit(self, reason: str) -> None:
         """Cancel what is working and start the strategy's exit (stop, end of data, kill switch, risk).
@@ -308,7 +312,7 @@ class LeggedStrategy(Strategy):
             self._working.pop(event.client_order_id, None)
         if event.client_order_id not in self._own and not self._on_external_fill(event):
             return
-        if self.is_running or self._stopping:
+        if self.is_running:
             self._step(event.ts_event)
 
     def on_order_denied(self, event: OrderDenied) -> None:
@@ -329,11 +333,16 @@ class LeggedStrategy(Strategy):
 
     def _leg_failed(self, coid: ClientOrderId, ts: int, why: str) -> None:
         leg = self._working.pop(coid, None)
-        if leg is None or not (self.is_running or self._stopping):
+        if leg is None or not (self.is_running):
             return
         self._on_leg_failure(leg, ts, why)
 
     # -- hooks ----------------------------------------------------------------------------------------
+
+    @property
+    def is_flat(self) -> bool:
+        """No position on any leg and no order working."""
+        raise NotImplementedError
 
     def _step(self, ts: int) -> None:
         """Send the next order of the pair, or finish the phase, from fills only."""
