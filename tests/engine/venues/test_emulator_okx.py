@@ -16,7 +16,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -31,12 +30,10 @@ from nautilus_trader.execution.messages import (
     GenerateFillReports,
     GenerateOrderStatusReports,
     GeneratePositionStatusReports,
-    SubmitOrder,
 )
 from nautilus_trader.model.data import QuoteTick
 from nautilus_trader.model.enums import OrderSide, PositionSide, TimeInForce
 from nautilus_trader.model.events import OrderAccepted, OrderFilled, OrderRejected
-from nautilus_trader.model.identifiers import StrategyId, TraderId
 from nautilus_trader.model.orders import Order
 
 from engine.config.live import Credentials, VenueSettings
@@ -56,14 +53,13 @@ from engine.venues.errors import (
 )
 from engine.venues.instruments import market_for
 from tests.engine.venues.conftest import API_KEY, API_SECRET
+from tests.engine.venues.test_ccxt_exec import STRATEGY, TRADER, Harness
 
 PASSPHRASE = "emulator-passphrase"
 SPOT = "BTC/USDT"
 SWAP = "BTC/USDT:USDT"
 ORDER_PATH = "/api/v5/trade/order"
 SETTLEMENT_MS = 1680652800000  # 2023-04-05 00:00 UTC
-TRADER = TraderId("TESTER-001")
-STRATEGY = StrategyId("S-001")
 
 
 def _okx(emu: EmulatorThread, *, key: str = API_KEY, secret: str = API_SECRET, demo: bool = True) -> ccxt.okx:
@@ -311,24 +307,8 @@ def test_faults_when_on_okx_paths_then_answered_in_okx_words(okx: ccxt.okx, emu:
 # ---- carry's execution client on the OKX front ------------------------------------------------------
 
 
-@dataclass
-class Harness:
-    loop: asyncio.AbstractEventLoop
-    client: CcxtExecutionClient
-    events: list[Any]
-    factory: OrderFactory
-    cache: Cache
-    emu: EmulatorThread
-
-    def run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(coro)
-
-    def submit(self, order: Order) -> None:
-        self.cache.add_order(order)
-        self.run(self.client._submit_order(SubmitOrder(TRADER, STRATEGY, order, UUID4(), 0)))
-
-    def of(self, kind: type[Any], order: Order) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind) and e.client_order_id == order.client_order_id]
+class OkxHarness(Harness):
+    """The exec-client harness of test_ccxt_exec, with OKX's order helpers."""
 
     def market(self, side: OrderSide, qty: str) -> Order:
         inst = next(iter(self.client.markets.values())).instrument
@@ -339,7 +319,7 @@ class Harness:
 
 
 @pytest.fixture
-def perp(emu: EmulatorThread) -> Iterator[Harness]:
+def perp(emu: EmulatorThread) -> Iterator[OkxHarness]:
     loop = asyncio.new_event_loop()
     clock = LiveClock()
     msgbus = MessageBus(TRADER, clock)
@@ -364,14 +344,14 @@ def perp(emu: EmulatorThread) -> Iterator[Harness]:
             loop, exchange, [market], msgbus, cache, clock, 0.2, close_exchange=False
         )
         client.placement_window_ms, client.unknown_margin_s = 1000, 1.0  # expTime 1 s after sending
-        yield Harness(loop, client, events, OrderFactory(TRADER, STRATEGY, clock), cache, emu)
+        yield OkxHarness(loop, client, events, OrderFactory(TRADER, STRATEGY, clock), cache, emu)
     finally:
         loop.run_until_complete(exchange.close())
         loop.close()
 
 
 def test_exec_when_base_units_on_the_swap_then_contracts_at_the_venue_and_fills_in_base(
-    perp: Harness, okx: ccxt.okx
+    perp: OkxHarness, okx: ccxt.okx
 ) -> None:
     order = perp.market(OrderSide.SELL, "0.05")
     perp.submit(order)
@@ -395,7 +375,7 @@ def test_exec_when_base_units_on_the_swap_then_contracts_at_the_venue_and_fills_
     assert sum(f.last_qty.as_decimal() for f in fills) == Decimal("0.05")
 
 
-def test_exec_when_response_dropped_then_looked_up_and_exactly_one_create(perp: Harness) -> None:
+def test_exec_when_response_dropped_then_looked_up_and_exactly_one_create(perp: OkxHarness) -> None:
     perp.emu.add_fault(FaultRule(kind="drop_after_commit", path=ORDER_PATH, method="POST"))
     order = perp.market(OrderSide.SELL, "0.02")
     perp.submit(order)
@@ -406,7 +386,7 @@ def test_exec_when_response_dropped_then_looked_up_and_exactly_one_create(perp: 
     assert not perp.of(OrderRejected, order)
 
 
-def test_exec_when_margin_insufficient_then_rejected_as_insufficient_margin(perp: Harness) -> None:
+def test_exec_when_margin_insufficient_then_rejected_as_insufficient_margin(perp: OkxHarness) -> None:
     order = perp.market(OrderSide.SELL, "1000")  # 28M USDT notional at 20x on a 100k wallet
     perp.submit(order)
     (rejected,) = perp.of(OrderRejected, order)
@@ -414,7 +394,7 @@ def test_exec_when_margin_insufficient_then_rejected_as_insufficient_margin(perp
     assert perp.emu.create_count(perp.cid(order)) == 1
 
 
-def test_exec_when_429_storm_then_each_order_sent_once_and_none_booked(perp: Harness) -> None:
+def test_exec_when_429_storm_then_each_order_sent_once_and_none_booked(perp: OkxHarness) -> None:
     perp.emu.add_fault(FaultRule(kind="rate_limit", path=ORDER_PATH, method="POST", count=None))
     orders = [perp.market(OrderSide.SELL, "0.01") for _ in range(3)]
     for order in orders:
@@ -427,7 +407,9 @@ def test_exec_when_429_storm_then_each_order_sent_once_and_none_booked(perp: Har
     assert perp.emu.state()["positions"] == {}
 
 
-def test_exec_reconciliation_when_resting_order_then_reported_with_its_client_order_id(perp: Harness) -> None:
+def test_exec_reconciliation_when_resting_order_then_reported_with_its_client_order_id(
+    perp: OkxHarness,
+) -> None:
     inst = next(iter(perp.client.markets.values())).instrument
     resting = perp.factory.limit(
         inst.id, OrderSide.BUY, inst.make_qty(Decimal("0.01")), inst.make_price(Decimal(20000))
@@ -482,7 +464,7 @@ def test_create_when_arriving_after_exp_time_then_okx_refuses_it_unbooked_with_5
 
 
 def test_exec_when_placement_arrives_late_then_declared_absent_only_after_okx_would_refuse_it(
-    perp: Harness, okx: ccxt.okx
+    perp: OkxHarness, okx: ccxt.okx
 ) -> None:
     client = perp.client
     client.placement_window_ms, client.unknown_margin_s = 500, 0.5
@@ -501,7 +483,7 @@ def test_exec_when_placement_arrives_late_then_declared_absent_only_after_okx_wo
 
 
 def test_exec_when_venue_does_not_refuse_late_requests_then_unknown_order_stays_submitted_until_found(
-    perp: Harness,
+    perp: OkxHarness,
 ) -> None:
     client = perp.client
     client.placement_window_ms = None  # as on a venue without recvWindow/expTime: no expTime sent either
