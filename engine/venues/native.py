@@ -23,6 +23,10 @@ exchange        instrument ids                       venue
   which converts).
 - Bybit and OKX put spot and perpetual on one venue (their unified account); carry keeps one account per
   leg, so at most one leg of a config can be a native Bybit (or OKX) leg.
+- nautilus's Binance spot execution client gets its user data over Binance's WebSocket API (``session.logon``,
+  ``userDataStream.subscribe``) at its config's ``base_url_ws``: on a loopback host that is the emulator's
+  ``/ws-api/v3``, else nautilus's WebSocket API host for the environment (never the market streams' host).
+  Binance's ``session.logon`` takes Ed25519 keys only; the emulator also takes HMAC keys.
 - nautilus's clients stream quotes only when subscribed, carry's strategies read them from the cache:
   `QuoteFeed` subscribes for the native legs.
 - Environments: ``paper`` and ``testnet`` use the adapters' TESTNET (Binance, Bybit) or DEMO (OKX) enum,
@@ -35,10 +39,12 @@ import asyncio
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from nautilus_trader.adapters.binance.common.enums import BinanceAccountType, BinanceEnvironment
 from nautilus_trader.adapters.binance.common.urls import (
     get_http_base_url,
+    get_ws_api_base_url,
     get_ws_base_url,
     get_ws_public_base_url,
 )
@@ -83,7 +89,7 @@ from nautilus_trader.model.data import FundingRateUpdate, IndexPriceUpdate, Mark
 from nautilus_trader.model.identifiers import InstrumentId, Venue
 from nautilus_trader.model.instruments import Instrument
 
-from engine.config.live import Credentials, Environment, VenueSettings, check_hosts
+from engine.config.live import Credentials, Environment, VenueSettings, check_hosts, is_loopback
 from engine.errors import CarryError
 
 BINANCE_FUNDING_INTERVAL_MIN = 480
@@ -140,6 +146,21 @@ def _ws_of(url: str | None) -> str | None:
     return url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
 
 
+def _loopback_ws_api(ws: str | None) -> str | None:
+    """The emulator's Binance spot WebSocket API on ``ws``'s loopback host (``/ws-api/v3``), else None.
+
+    nautilus's spot execution client takes its user data from the WebSocket API at the exec config's
+    ``base_url_ws``; a market-stream URL there would not answer. None lets nautilus choose Binance's WebSocket
+    API host for the environment.
+    """
+    if ws is None:
+        return None
+    parts = urlsplit(ws)
+    if not is_loopback(parts.hostname or ""):
+        return None
+    return f"{parts.scheme}://{parts.netloc}/ws-api/v3"
+
+
 def _binance(leg: VenueSettings, env: Environment, creds: Credentials, iid: InstrumentId) -> NativeClients:
     account = BinanceAccountType.USDT_FUTURES if leg.is_perp else BinanceAccountType.SPOT
     environment = BinanceEnvironment.LIVE if env == "live" else BinanceEnvironment.TESTNET
@@ -155,21 +176,25 @@ def _binance(leg: VenueSettings, env: Environment, creds: Credentials, iid: Inst
     }
     data = BinanceDataClientConfig(**common)
     execution = None
+    urls = [
+        leg.base_url or get_http_base_url(account, environment, False),
+        ws or get_ws_base_url(account, environment, False),
+        ws or get_ws_public_base_url(account, environment, False),
+    ]
     if env != "paper":
+        # Spot user data come over Binance's WebSocket API, not the market streams' host.
+        ws_api = None if leg.is_perp else _loopback_ws_api(ws)
         execution = BinanceExecClientConfig(
             # max_retries unset: nautilus does not resend an order placement (an unknown outcome).
-            **common,
+            **(common | {"base_url_ws": ws if leg.is_perp else ws_api}),
             # USD-M user-data stream (REST listenKey with HMAC keys): <ws>?listenKey=..., as the data side.
             base_url_ws_stream=ws if leg.is_perp else None,
             api_key=creds.api_key,
             api_secret=creds.secret,
         )
-    urls = (
-        leg.base_url or get_http_base_url(account, environment, False),
-        ws or get_ws_base_url(account, environment, False),
-        ws or get_ws_public_base_url(account, environment, False),
-    )
-    return NativeClients(leg, iid, data, execution, urls)
+        if not leg.is_perp:
+            urls.append(ws_api or get_ws_api_base_url(account, environment, False))
+    return NativeClients(leg, iid, data, execution, tuple(urls))
 
 
 def _bybit(leg: VenueSettings, env: Environment, creds: Credentials, iid: InstrumentId) -> NativeClients:
@@ -200,6 +225,17 @@ def _bybit(leg: VenueSettings, env: Environment, creds: Credentials, iid: Instru
     return NativeClients(leg, iid, data, execution, urls)
 
 
+def _okx_ws(url: str | None, endpoint: str) -> str | None:
+    """The URL of one OKX websocket endpoint (``public`` for data, ``private`` for execution) on ``url``.
+
+    nautilus's OKX clients connect to ``base_url_ws`` as given (and derive ``/ws/v5/business`` from it), while
+    carry's ``ws_base_url`` / ``base_url`` name a host: a URL without a path gets OKX's ``/ws/v5/<endpoint>``.
+    """
+    if url is None or urlsplit(url).path not in ("", "/"):
+        return url
+    return f"{url.rstrip('/')}/ws/v5/{endpoint}"
+
+
 def _okx(leg: VenueSettings, env: Environment, creds: Credentials, iid: InstrumentId) -> NativeClients:
     environment = nautilus_pyo3.OKXEnvironment.LIVE if env == "live" else nautilus_pyo3.OKXEnvironment.DEMO
     spot = nautilus_pyo3.OKXInstrumentType.SPOT
@@ -211,11 +247,11 @@ def _okx(leg: VenueSettings, env: Environment, creds: Credentials, iid: Instrume
         "instrument_types": (spot,),
         "environment": environment,
         "base_url_http": leg.base_url,
-        "base_url_ws": leg.ws_base_url or _ws_of(leg.base_url),
         "instrument_provider": providers,
     }
-    data = OKXDataClientConfig(**common)
-    execution = OKXExecClientConfig(**common) if env != "paper" else None
+    ws = leg.ws_base_url or _ws_of(leg.base_url)
+    data = OKXDataClientConfig(**common, base_url_ws=_okx_ws(ws, "public"))
+    execution = OKXExecClientConfig(**common, base_url_ws=_okx_ws(ws, "private")) if env != "paper" else None
     # OKX demo trading is the production host with the simulated-trading flag (environment DEMO above),
     # as for the ccxt client; only explicit URLs are host-checked.
     urls = tuple(u for u in (leg.base_url, leg.ws_base_url) if u is not None)

@@ -48,7 +48,7 @@ import orjson
 from aiohttp import web
 
 from engine.data.funding_csv import load_funding_history
-from engine.venues.emulator import bybit, okx, render, streams, user_stream
+from engine.venues.emulator import bybit, okx, render, streams, user_stream, ws_api
 from engine.venues.emulator.faults import (
     FILL_RATIO_KEY,
     FaultPlan,
@@ -305,6 +305,7 @@ class Emulator:
         r.add_post("/_emulator/faults", self._ctl_add_fault)
         r.add_delete("/_emulator/faults", self._ctl_clear_faults)
         user_stream.add_routes(self)  # before streams: /fstream/ws/<listenKey> first
+        ws_api.add_routes(self)  # spot user data: Binance's WebSocket API at /ws-api/v3
         # Other protocols on the same exchange core (their paths do not collide with Binance's).
         streams.add_routes(self)
         bybit.add_routes(self)

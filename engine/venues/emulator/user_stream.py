@@ -20,7 +20,7 @@ Events are pushed as the exchange core (`engine.venues.emulator.venue.Venue`) re
 ``CANCELED`` and ``EXPIRED``. Times are the venue's (replay clock) plus the stream-time shift of the market
 streams (`engine.venues.emulator.streams`), so a client on ``wall`` stream time sees fills stamped today.
 Not emulated: funding-fee ``ACCOUNT_UPDATE``, ``TRADE_LITE``, ``MARGIN_CALL``, ``listenKeyExpired`` (keys
-never expire here), spot's user data (Binance's WebSocket API).
+never expire here). Spot's user data come over Binance's WebSocket API (`engine.venues.emulator.ws_api`).
 """
 
 from __future__ import annotations
@@ -57,7 +57,16 @@ class _Client:
     out: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
 
 
-def _status(exec_type: str, order: Order) -> str:
+# (event type, client order id, execution type, trade id) of an event a hub sent to its clients: tests prove
+# with these that fills reached a client through its user-data stream.
+SentEvent = tuple[str, str, str, int]
+
+
+def order_status(exec_type: str, order: Order) -> str:
+    """The order status an order event leaves ``order`` in (``X`` of Binance's order events).
+
+    The venue reports a TRADE before it sets the order's final status, so it follows from ``remaining``.
+    """
     if exec_type == "TRADE":
         return "FILLED" if order.remaining <= 0 else "PARTIALLY_FILLED"
     return exec_type  # NEW, CANCELED, EXPIRED: the status the event leaves the order in
@@ -94,7 +103,7 @@ def order_trade_update(
         "ap": fdec(order.avg_price, 5) if order.executed else "0",
         "sp": "0",
         "x": exec_type,
-        "X": _status(exec_type, order),
+        "X": order_status(exec_type, order),
         "i": order.order_id,
         "l": fdec(fill.qty, qd) if fill is not None else "0",
         "z": fdec(order.executed, qd),
@@ -170,9 +179,7 @@ class UserStreamHub:
         self.venue = emu.venue
         self.keys: set[str] = set()
         self.clients: set[_Client] = set()
-        # (event type, client order id, execution type, trade id) of every event sent to a client: tests
-        # prove with it that fills reached the client through the stream.
-        self.sent: list[tuple[str, str, str, int]] = []
+        self.sent: list[SentEvent] = []
         # Accumulated realized P&L per USD-M symbol (ACCOUNT_UPDATE ``cr``), from the fills seen.
         self._realized: dict[str, Decimal] = {}
         self.venue.order_listeners.append(self._on_order)
@@ -269,7 +276,7 @@ class UserStreamHub:
         await ws.prepare(request)
         client = _Client(key, ws)
         self.clients.add(client)
-        writer = asyncio.get_running_loop().create_task(_write(client))
+        writer = asyncio.get_running_loop().create_task(write_frames(ws, client.out))
         try:
             async for msg in ws:  # the stream takes no requests; read until the client leaves
                 if msg.type is WSMsgType.ERROR:
@@ -291,11 +298,15 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
-async def _write(client: _Client) -> None:
-    while not client.ws.closed:
-        frame = await client.out.get()
+async def write_frames(ws: web.WebSocketResponse, out: asyncio.Queue[bytes]) -> None:
+    """Send ``out``'s frames on ``ws`` in order, until it closes (run as the connection's writer task).
+
+    One writer per connection keeps the order in which the venue's synchronous listeners queued events.
+    """
+    while not ws.closed:
+        frame = await out.get()
         with contextlib.suppress(ConnectionResetError):
-            await client.ws.send_frame(frame, WSMsgType.TEXT)
+            await ws.send_frame(frame, WSMsgType.TEXT)
 
 
 USER_HUB: web.AppKey[UserStreamHub] = web.AppKey("carry_user_stream_hub", UserStreamHub)

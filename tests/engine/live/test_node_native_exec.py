@@ -1,8 +1,13 @@
-"""nautilus's native Binance USD-M execution client (HMAC keys) trading against the loopback emulator.
+"""nautilus's native Binance execution clients (HMAC keys) trading against the loopback emulator.
 
-The client creates a listen key over REST (``POST /fapi/v1/listenKey``), opens the user-data stream at
-``<base_url_ws_stream>?listenKey=...`` and learns of acceptances and fills from ``ORDER_TRADE_UPDATE``
+USD-M: the client creates a listen key over REST (``POST /fapi/v1/listenKey``), opens the user-data stream
+at ``<base_url_ws_stream>?listenKey=...`` and learns of acceptances and fills from ``ORDER_TRADE_UPDATE``
 events (`engine.venues.emulator.user_stream`).
+
+Spot: the client logs on to Binance's WebSocket API (``/ws-api/v3``, ``session.logon``), subscribes to the
+user data stream on the same connection and learns of acceptances, fills and balances from
+``executionReport`` / ``outboundAccountPosition`` events (`engine.venues.emulator.ws_api`); orders go over
+REST.
 """
 
 from __future__ import annotations
@@ -12,17 +17,24 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.adapters.binance.spot.execution import BinanceSpotExecutionClient
+from nautilus_trader.model.identifiers import InstrumentId, Venue
 
 from engine.config.live import LiveConfig
 from engine.journal.journal import Fill, Journal
 from engine.live.node import build_node
 from engine.venues.emulator import EmulatorOptions, EmulatorThread, Recording, VenueConfig
 from engine.venues.emulator.user_stream import user_hub_of
+from engine.venues.emulator.ws_api import ws_api_hub_of
 from tests.engine.live.conftest import KEY_ENV, SECRET_ENV, TEST_KEY, TEST_SECRET, approve_all, live_config
 
 ENV = {KEY_ENV: TEST_KEY, SECRET_ENV: TEST_SECRET}
 PERP = "BTCUSDT-PERP.BINANCE_USDM"
+# A venue no Sandbox or backtest in the test process uses: nautilus registers the venue of every simulated
+# exchange, process-wide and for good, as one whose accounts it calculates from fills; a native account on
+# that venue would then add each fill to the balances the venue reports (the last one twice).
+SPOT_VENUE = "BINANCE_SPOT"
+SPOT = f"BTCUSDT.{SPOT_VENUE}"
 
 
 @pytest.fixture
@@ -35,9 +47,13 @@ def wall_emu(recording: Recording) -> Iterator[EmulatorThread]:
         yield emu
 
 
-def _config(emu: EmulatorThread, run_dir: Path, *, close_on_stop: bool) -> LiveConfig:
+def _config(
+    emu: EmulatorThread, run_dir: Path, *, close_on_stop: bool, native_spot: bool = False
+) -> LiveConfig:
     raw = live_config(emu.base_url, run_dir, environment="testnet").model_dump()
     raw["perp"] |= {"client": "native", "ws_base_url": emu.base_url.replace("http://", "ws://") + "/fstream"}
+    if native_spot:  # market streams at the root (/stream), user data at /ws-api/v3: both from base_url
+        raw["spot"] |= {"client": "native", "venue": SPOT_VENUE}
     raw["strategy"]["close_on_stop"] = close_on_stop
     return LiveConfig.model_validate(raw)
 
@@ -129,5 +145,84 @@ def test_testnet_node_when_stopped_mid_entry_and_hedge_denied_then_exit_still_en
         assert (spot, _perp_net(fills)) == (0, 0)
         venue_net = Decimal(wall_emu.state()["positions"].get("BTCUSDT", {"qty": "0"})["qty"])
         assert venue_net == 0
+    finally:
+        j.close()
+
+
+@pytest.mark.parametrize("close_on_stop", [True, False], ids=["exit_at_stop", "hold_at_stop"])
+def test_testnet_node_when_spot_leg_native_then_fills_arrive_on_ws_api_and_balances_agree(
+    wall_emu: EmulatorThread, tmp_path: Path, close_on_stop: bool
+) -> None:
+    """Both legs on nautilus's own clients; the spot leg's acceptances, fills and balances come over the
+    WebSocket API user data stream. The journal, the node's cache (positions and the spot account) and the
+    emulator's spot account agree to the last satoshi; the client unsubscribes and leaves at stop."""
+    cfg = _config(wall_emu, tmp_path / "run", close_on_stop=close_on_stop, native_spot=True)
+    run = build_node(cfg, install_gate=approve_all, environ=ENV)
+    spot_id = InstrumentId.from_str(SPOT)
+    cache = run.kernel.cache
+    assert type(run.exec_clients[0]) is BinanceSpotExecutionClient
+    hub = ws_api_hub_of(wall_emu.emulator)
+
+    def entered_and_hedged() -> bool:
+        s = run.strategy
+        return bool(s.spot_qty) and s.spot_qty + s.perp_qty == 0 and not s._working
+
+    async def scenario() -> tuple[bool, int, str]:
+        await run.start()
+        filled = await run._until(entered_and_hedged, 10.0)
+        subscribed = wall_emu.call(lambda: sum(s.subscription is not None for s in hub.sessions))
+        return filled, subscribed, await run.stop()
+
+    try:
+        filled, subscribed, status = run.loop.run_until_complete(scenario())
+        cache_net = sum((p.signed_decimal_qty() for p in cache.positions(instrument_id=spot_id)), Decimal(0))
+        orders = cache.orders(instrument_id=spot_id)
+        account = cache.account_for_venue(Venue(SPOT_VENUE))
+        assert account is not None and not account.calculate_account_state  # balances as the venue reports
+        cache_balances = {c.code: account.balance_total(c).as_decimal() for c in account.currencies()}
+    finally:
+        run.dispose()
+    assert filled and status == "COMPLETED"
+    assert subscribed == 1  # one WebSocket API session with one user data subscription while trading
+    assert orders and all(o.is_closed for o in orders)
+    j = Journal(run.journal.url, durable=False)
+    try:
+        assert "ENTER" in [d.action for d in j.decisions(run.run_id)]
+        fills, intents = j.fills(run.run_id), j.intents(run.run_id)
+        spot_fills = [f for f in fills if f.instrument_id == SPOT]
+        assert spot_fills and len({(f.venue, f.trade_id) for f in fills}) == len(fills)
+        denied = {e.client_order_id for e in j.order_events(run.run_id) if e.status == "DENIED"}
+        creates = wall_emu.state()["create_requests"]
+        assert sorted(creates) == sorted({i.client_order_id for i in intents} - denied)
+        assert set(creates.values()) == {1}
+        spot_net = sum((f.qty if f.side == "BUY" else -f.qty for f in spot_fills), Decimal(0))
+        assert (spot_net == 0) is close_on_stop
+        assert spot_net + _perp_net(fills) == 0  # hedged at stop, exited or held
+        # Binance charges spot commission in the asset received (BTC on a buy); nautilus nets a commission
+        # in the base currency out of the position, so its book holds what the account holds.
+        btc_fees = sum((f.fee for f in spot_fills if f.fee_currency == "BTC"), Decimal(0))
+        assert btc_fees > 0 and cache_net == spot_net - btc_fees
+        # The spot account, from the journal's fills: the emulator's test account starts with 100000 USDT
+        # and 1 BTC.
+        btc = Decimal(1) + spot_net - btc_fees
+        usdt = Decimal(100000) - sum(
+            (f.qty * f.price * (1 if f.side == "BUY" else -1) for f in spot_fills), Decimal(0)
+        )
+        usdt -= sum((f.fee for f in spot_fills if f.fee_currency == "USDT"), Decimal(0))
+        spot = wall_emu.state()["spot"]
+        venue = {a: Decimal(spot[a]["free"]) + Decimal(spot[a]["locked"]) for a in ("BTC", "USDT")}
+        assert venue == {"BTC": btc, "USDT": usdt}
+        assert {a: cache_balances[a] for a in ("BTC", "USDT")} == venue
+        # Every spot fill was pushed over the WebSocket API (NEW, then TRADE with its trade id), with the
+        # account position after it.
+        sent = wall_emu.call(lambda: list(hub.sent))
+        pushed = {(c, t) for e, c, x, t in sent if e == "executionReport" and x == "TRADE"}
+        assert {(f.client_order_id, int(f.trade_id)) for f in spot_fills} == pushed
+        news = [c for e, c, x, _ in sent if e == "executionReport" and x == "NEW"]
+        assert sorted(news) == sorted({f.client_order_id for f in spot_fills})
+        positions = {(c, t) for e, c, x, t in sent if e == "outboundAccountPosition" and x == "TRADE"}
+        assert positions == pushed
+        # The client unsubscribed (Binance answers with eventStreamTerminated) and closed its connection.
+        assert wall_emu.call(lambda: len(hub.sessions)) == 0
     finally:
         j.close()

@@ -85,12 +85,47 @@ def test_native_legs_when_both_bybit_then_refused_one_account_per_leg() -> None:
 def test_native_binance_clients_when_testnet_without_urls_then_testnet_hosts_and_keys_passed() -> None:
     clients = native_clients(_leg(), "testnet", CREDS)
     data, execution = clients.data_config, clients.exec_config
+    assert execution is not None
     assert data.environment == execution.environment == BinanceEnvironment.TESTNET
     assert data.account_type == BinanceAccountType.USDT_FUTURES
     assert data.venue == execution.venue == Venue("BINANCE_USDM")
     assert execution.api_key == "key-native-test"  # from the environment variable, at build time only
     assert data.api_key is None  # market data needs no key
     assert all("binancefuture.com" in u or "binance.com" in u for u in clients.urls)
+
+
+@pytest.mark.parametrize(
+    ("urls", "streams", "ws_api"),
+    [
+        ({"base_url": "http://127.0.0.1:8765"}, "ws://127.0.0.1:8765", "ws://127.0.0.1:8765/ws-api/v3"),
+        (
+            {"base_url": "http://127.0.0.1:8765", "ws_base_url": "ws://localhost:8766/stream"},
+            "ws://localhost:8766/stream",
+            "ws://localhost:8766/ws-api/v3",
+        ),
+        ({}, None, None),
+    ],
+    ids=["loopback", "loopback_stream_path", "testnet_default"],
+)
+def test_native_binance_spot_exec_when_testnet_then_user_data_from_the_websocket_api_host(
+    urls: dict[str, str], streams: str | None, ws_api: str | None
+) -> None:
+    leg = _leg(exchange="binance", venue="BINANCE", symbol="BTC/USDT", **urls)
+    clients = native_clients(leg, "testnet", CREDS)
+    execution = clients.exec_config
+    assert execution is not None
+    # The spot exec client's base_url_ws is its WebSocket API (session.logon, user data); None = nautilus's
+    # host for the environment. The data client keeps the market streams' host.
+    assert (clients.data_config.base_url_ws, execution.base_url_ws) == (streams, ws_api)
+    assert (ws_api or "wss://ws-api.testnet.binance.vision/ws-api/v3") in clients.urls
+
+
+def test_native_binance_perp_exec_when_loopback_then_websocket_urls_unchanged() -> None:
+    clients = native_clients(_leg(base_url="http://127.0.0.1:9"), "testnet", CREDS)
+    execution = clients.exec_config
+    assert execution is not None
+    assert execution.base_url_ws == execution.base_url_ws_stream == "ws://127.0.0.1:9"
+    assert not any("ws-api" in u for u in clients.urls)
 
 
 def test_native_clients_when_paper_then_no_execution_client_and_no_keys() -> None:
@@ -102,6 +137,7 @@ def test_native_clients_when_paper_then_no_execution_client_and_no_keys() -> Non
 def test_native_bybit_clients_when_testnet_then_testnet_environment_and_host() -> None:
     clients = native_clients(_leg(exchange="bybit", venue="BYBIT"), "testnet", CREDS)
     assert clients.data_config.environment == nautilus_pyo3.BybitEnvironment.TESTNET
+    assert clients.exec_config is not None
     assert clients.exec_config.product_types == (nautilus_pyo3.BybitProductType.LINEAR,)
     assert clients.urls == ("https://api-testnet.bybit.com",)
 
@@ -109,6 +145,7 @@ def test_native_bybit_clients_when_testnet_then_testnet_environment_and_host() -
 def test_native_okx_spot_clients_when_testnet_then_demo_environment() -> None:
     leg = _leg(exchange="okx", venue="OKX", symbol="BTC/USDT")
     clients = native_clients(leg, "testnet", CREDS)
+    assert clients.exec_config is not None
     assert clients.exec_config.environment == nautilus_pyo3.OKXEnvironment.DEMO
     assert clients.exec_config.api_passphrase == "pass-native-test"
 
