@@ -15,8 +15,10 @@ Two ways in (config ``market_data``):
   subscribed, by polling ``fetch_trades``;
 - ``ws`` (``ws_exchange`` given): quotes from the book-ticker stream (ccxt.pro ``watch_bids_asks``), a
   perpetual's mark, index and funding from the mark-price stream (``watch_mark_price``: Binance's
-  ``markPrice@1s``), trade ticks from ``watch_trades``. Where the venue's ccxt.pro class lacks a method,
-  or its mark stream lacks the index or rate (OKX), that feed falls back to REST polling.
+  ``markPrice@1s``), trade ticks from ``watch_trades``. A mark stream with the mark only (OKX's
+  ``mark-price``) is joined by the funding-rate stream (``watch_funding_rate``) and the index stream (OKX
+  ``index-tickers`` through ``watch_ticker``), each published as it comes; where the venue's ccxt.pro class
+  lacks a method, that feed falls back to REST polling (the index alone when only it is missing).
 
 Each feed runs in its own task, so the quote path stays one await and one conversion. Trade ticks carry the
 venue's trade id and aggressor side (Binance's ``m``: buyer is maker -> the seller was the aggressor) and
@@ -68,9 +70,12 @@ from engine.venues.ccxt_poll import (
     VenueTrade,
     book_from_ticker,
     fetch_book_top,
+    fetch_okx_index,
     fetch_perp_marks,
     fetch_recent_trades,
+    funding_from_ccxt,
     marks_from_ticker,
+    stream_price,
     trade_from_ccxt,
 )
 from engine.venues.errors import RateLimitedError, VenueError, translate
@@ -145,6 +150,10 @@ class CcxtDataClient(LiveMarketDataClient):
         self._ws_task: asyncio.Task[None] | None = None
         self._marks_task: asyncio.Task[None] | None = None
         self._trades_task: asyncio.Task[None] | None = None
+        # Funding and index feeds of a mark stream that carries the mark only (OKX), started by its first
+        # message (see `_split_marks`).
+        self._funding_task: asyncio.Task[None] | None = None
+        self._index_task: asyncio.Task[None] | None = None
         self.ws_messages = 0
         self._last_book: BookTop | None = None
         self._funding_interval_min: int | None = None
@@ -180,6 +189,10 @@ class CcxtDataClient(LiveMarketDataClient):
             if task is not None:
                 task.cancel()
         self._poll_task = self._ws_task = self._marks_task = self._trades_task = None
+        for task in (self._funding_task, self._index_task):
+            if task is not None:
+                task.cancel()
+        self._funding_task = self._index_task = None
         if self.ws_exchange is not None:
             await self.ws_exchange.close()
         if self._close_exchange:
@@ -221,7 +234,7 @@ class CcxtDataClient(LiveMarketDataClient):
 
     async def _marks_loop(self) -> None:
         """Mark, index and funding from the venue's mark-price stream (ccxt.pro ``watch_mark_price``); polls
-        instead when the stream turns out not to carry all three."""
+        instead when the stream turns out not to carry all three and no funding-rate stream can join it."""
         assert self.ws_exchange is not None
         ws, symbol = self.ws_exchange, self.market.ccxt_symbol
         try:
@@ -233,9 +246,87 @@ class CcxtDataClient(LiveMarketDataClient):
 
     def _on_mark_price(self, ticker: dict[str, Any], received: int) -> None:
         marks = marks_from_ticker(ticker, self._funding_interval_min)
-        if marks is None:
+        if marks is not None:
+            self._publish_marks(marks)
+            return
+        mark = stream_price(ticker, "markPrice")
+        # A mark-only stream (OKX's mark-price channel) with a funding-rate stream beside it: split feeds.
+        if mark is None or not self._streams("watchFundingRate"):
             raise MarkStreamIncomplete(self.market.ccxt_symbol)
-        self._publish_marks(marks)
+        if self._funding_task is None:
+            self._split_marks()
+        self._publish_mark(mark)
+
+    def _split_marks(self) -> None:
+        """Start the funding-rate stream (ccxt.pro ``watch_funding_rate``) and the index feed beside a
+        mark-only mark stream: the index stream where ccxt.pro can watch one (OKX ``index-tickers``), else
+        REST polling of the index alone."""
+        assert self.ws_exchange is not None
+        ws, symbol, iid = self.ws_exchange, self.market.ccxt_symbol, self.market.instrument.id
+        self._funding_task = self.create_task(
+            self._watch(f"funding {symbol}", lambda: ws.watch_funding_rate(symbol), self._on_funding_rate),
+            log_msg=f"funding {iid}",
+        )
+        index_symbol = self._index_stream_symbol()
+        if index_symbol is None:
+            self._log.info(f"marks {symbol}: mark and funding streamed, the index polled")
+            self._index_task = self.create_task(self._index_poll_loop(), log_msg=f"index {iid}")
+            return
+        self._index_task = self.create_task(
+            self._watch(
+                f"index {index_symbol}",
+                lambda: ws.watch_ticker(index_symbol, {"channel": "index-tickers"}),
+                self._on_index,
+            ),
+            log_msg=f"index {iid}",
+        )
+
+    def _index_stream_symbol(self) -> str | None:
+        """The ccxt symbol whose ``index-tickers`` channel carries the perpetual's index (OKX: the swap's
+        instrument family, ``BTC-USDT``, also the spot market's id, which ccxt.pro needs loaded)."""
+        ws = self.ws_exchange
+        if ws is None or ws.id != "okx" or not self._streams("watchTicker"):
+            return None
+        info = ws.market(self.market.ccxt_symbol).get("info") or {}
+        family = info.get("instFamily") or info.get("uly")
+        for m in (ws.markets or {}).values():
+            if m.get("spot") and m.get("id") == family:
+                return str(m["symbol"])
+        return None
+
+    def _on_funding_rate(self, fr: dict[str, Any], received: int) -> None:
+        funding = funding_from_ccxt(fr)
+        if funding is None:
+            return
+        if funding.interval_min:
+            self._funding_interval_min = funding.interval_min
+        self._publish_funding(funding.rate, funding.next_funding_ms, self._funding_interval_min)
+
+    def _on_index(self, ticker: dict[str, Any], received: int) -> None:
+        index = stream_price(ticker, "indexPrice")
+        if index is not None:
+            self._publish_index(index)
+
+    async def _index_poll_loop(self) -> None:
+        """The index alone by REST polling (OKX ``market/index-tickers``), where it is not streamed."""
+        symbol = self.market.ccxt_symbol
+        while True:
+            await asyncio.sleep(self.poll_interval_secs)
+            self.polls += 1
+            try:
+                if self.exchange.id == "okx":
+                    index = await fetch_okx_index(self.exchange, symbol)
+                else:
+                    marks = await fetch_perp_marks(self.exchange, symbol)
+                    index = marks.index if marks is not None else None
+            except VenueError as exc:
+                self.poll_errors += 1
+                if self.health is not None and isinstance(exc, RateLimitedError):
+                    self.health.rate_limited()
+                self._log.warning(f"poll index {symbol} failed: {type(exc).__name__}: {exc}")
+                continue
+            if index is not None:
+                self._publish_index(index)
 
     async def _poll_loop(self) -> None:
         while True:
@@ -335,18 +426,31 @@ class CcxtDataClient(LiveMarketDataClient):
             self.on_quote(quote, received_perf_ns)
 
     def _publish_marks(self, marks: PerpMarks) -> None:
-        iid = self.market.instrument.id
         now = self._clock.timestamp_ns()
-        self._handle_data(MarkPriceUpdate(iid, reference_price(marks.mark), now, now))
-        self._handle_data(IndexPriceUpdate(iid, reference_price(marks.index), now, now))
+        self._publish_mark(marks.mark, now)
+        self._publish_index(marks.index, now)
+        self._publish_funding(marks.rate, marks.next_funding_ms, marks.interval_min, now)
+
+    def _publish_mark(self, mark: str, now: int | None = None) -> None:
+        now = self._clock.timestamp_ns() if now is None else now
+        self._handle_data(MarkPriceUpdate(self.market.instrument.id, reference_price(mark), now, now))
+
+    def _publish_index(self, index: str, now: int | None = None) -> None:
+        now = self._clock.timestamp_ns() if now is None else now
+        self._handle_data(IndexPriceUpdate(self.market.instrument.id, reference_price(index), now, now))
+
+    def _publish_funding(
+        self, rate: str, next_funding_ms: int | None, interval_min: int | None, now: int | None = None
+    ) -> None:
+        now = self._clock.timestamp_ns() if now is None else now
         self._handle_data(
             FundingRateUpdate(
-                iid,
-                Decimal(marks.rate),
+                self.market.instrument.id,
+                Decimal(rate),
                 ts_event=now,
                 ts_init=now,
-                interval=marks.interval_min or DEFAULT_FUNDING_INTERVAL_MIN,
-                next_funding_ns=marks.next_funding_ms * 1_000_000 if marks.next_funding_ms else None,
+                interval=interval_min or DEFAULT_FUNDING_INTERVAL_MIN,
+                next_funding_ns=next_funding_ms * 1_000_000 if next_funding_ms else None,
             )
         )
 

@@ -182,12 +182,16 @@ async def fetch_perp_marks(exchange: ccxt_async.Exchange, symbol: str) -> PerpMa
     # The coming settlement: ccxt's fundingTimestamp on Binance, Bybit and OKX (OKX's nextFundingTimestamp
     # is the settlement after it).
     nxt = fr.get("fundingTimestamp") or fr.get("nextFundingTimestamp")
-    interval = fr.get("interval")
-    interval_min: int | None = None
-    if isinstance(interval, str) and interval.endswith("h") and interval[:-1].isdigit():
-        interval_min = int(interval[:-1]) * 60
+    interval_min = funding_interval_min(fr.get("interval"))
     ts = fr.get("timestamp")
     return PerpMarks(mark, index, rate, int(nxt) if nxt else None, interval_min, int(ts) if ts else None)
+
+
+def funding_interval_min(interval: Any) -> int | None:
+    """ccxt's funding ``interval`` (``"8h"``) in minutes; None when it is not stated in hours."""
+    if isinstance(interval, str) and interval.endswith("h") and interval[:-1].isdigit():
+        return int(interval[:-1]) * 60
+    return None
 
 
 def marks_from_ticker(t: dict[str, Any], interval_min: int | None = None) -> PerpMarks | None:
@@ -207,6 +211,42 @@ def marks_from_ticker(t: dict[str, Any], interval_min: int | None = None) -> Per
     nxt = raw.get("T") or raw.get("nextFundingTime")
     ts = raw.get("E") or t.get("timestamp")
     return PerpMarks(mark, index, rate, int(nxt) if nxt else None, interval_min, int(ts) if ts else None)
+
+
+@dataclass(frozen=True, slots=True)
+class FundingInfo:
+    """A perpetual's current funding rate (decimal string), its settlement time (ms) and interval (min)."""
+
+    rate: str
+    next_funding_ms: int | None
+    interval_min: int | None
+
+
+def funding_from_ccxt(fr: dict[str, Any]) -> FundingInfo | None:
+    """A ccxt funding-rate structure (ccxt.pro ``watch_funding_rate``: OKX's ``funding-rate`` channel) as
+    `FundingInfo`, the venue's own rate string first; None without a rate.
+
+    The settlement time is ccxt's ``fundingTimestamp``, the coming one (OKX's ``fundingTime``; its
+    ``nextFundingTime`` is the settlement after it), as `fetch_perp_marks` reads it.
+    """
+    info = fr.get("info")
+    raw: dict[str, Any] = info if isinstance(info, dict) else {}
+    rate = _first(raw.get("lastFundingRate"), raw.get("fundingRate"), fr.get("fundingRate"))
+    if rate is None:
+        return None
+    nxt = fr.get("fundingTimestamp") or fr.get("nextFundingTimestamp")
+    return FundingInfo(rate, int(nxt) if nxt else None, funding_interval_min(fr.get("interval")))
+
+
+_OKX_PRICE_FIELD = {"markPrice": "markPx", "indexPrice": "idxPx"}
+
+
+def stream_price(t: dict[str, Any], unified: str) -> str | None:
+    """A streamed ticker's ``markPrice`` or ``indexPrice`` (``unified``), OKX's own string first (its
+    ``mark-price`` channel's ``markPx``, ``index-tickers``' ``idxPx``); None when absent."""
+    info = t.get("info")
+    raw: dict[str, Any] = info if isinstance(info, dict) else {}
+    return _first(raw.get(_OKX_PRICE_FIELD.get(unified, "")), t.get(unified))
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,6 +152,10 @@ def open_ws_exchange(
     exchange = cls({"enableRateLimit": enable_rate_limit, "timeout": leg.timeout_ms, "options": options})
     if leg.base_url is None and environment != "live":
         exchange.set_sandbox_mode(True)  # REST (markets) on the testnet tables; streams overridden below
+    elif leg.exchange == "okx" and environment != "live":
+        # OKX demo is the production API plus a flag (REST header, ``brokerId=9999`` on stream URLs): keep
+        # it when pointed elsewhere (the emulator), as `open_exchange` does; every host is rewritten below.
+        exchange.set_sandbox_mode(True)
     ws_base = leg.ws_base_url or (_ws_base(leg.base_url) if leg.base_url is not None else None)
     if ws_base is not None:
         urls = cast(dict[str, Any], exchange.urls)

@@ -48,7 +48,7 @@ import orjson
 from aiohttp import web
 
 from engine.data.funding_csv import load_funding_history
-from engine.venues.emulator import bybit, okx, render, streams, user_stream, ws_api
+from engine.venues.emulator import bybit, okx, okx_ws, render, streams, user_stream, ws_api
 from engine.venues.emulator.faults import (
     FILL_RATIO_KEY,
     FaultPlan,
@@ -310,6 +310,7 @@ class Emulator:
         streams.add_routes(self)
         bybit.add_routes(self)
         okx.add_routes(self)
+        okx_ws.add_routes(self)  # after okx and streams: it reads their instruments and replay hook
 
     @staticmethod
     def _bind(

@@ -81,6 +81,9 @@ def _s(x: Decimal) -> str:
     return "0" if x == 0 else f"{x.normalize():f}"
 
 
+okx_text = _s  # the same, for the websocket front (`engine.venues.emulator.okx_ws`)
+
+
 def _dec(params: dict[str, Any], name: str) -> Decimal:
     text = params.get(name)
     if text is None or text == "":
@@ -175,6 +178,82 @@ def _instrument(index: int, spec: MarketSpec) -> OkxInstrument:
         Decimal("0.01"),
         Decimal("0.01"),
     )
+
+
+def lot_size(inst: OkxInstrument, base_qty: Decimal) -> Decimal:
+    """A base quantity in OKX units, on the lot grid (down)."""
+    sz = inst.to_sz(base_qty)
+    return (sz / inst.lot).to_integral_value(rounding=ROUND_DOWN) * inst.lot
+
+
+def book_top(
+    inst: OkxInstrument, bid: Decimal, ask: Decimal, bid_qty: Decimal, ask_qty: Decimal
+) -> tuple[str, str, str, str]:
+    """A recorded top of book as OKX states it: bid (down) and ask (up) on its tick, sizes in OKX units.
+
+    Returns
+    -------
+    tuple of str
+        ``(bidPx, bidSz, askPx, askSz)``, shared by REST (``market/books``, tickers) and the websocket.
+    """
+    bid_px = on_grid(bid, inst.tick, up=False)
+    ask_px = on_grid(ask, inst.tick, up=True)
+    return _s(bid_px), _s(lot_size(inst, bid_qty)), _s(ask_px), _s(lot_size(inst, ask_qty))
+
+
+def index_row(family: str, index: Decimal, ts_ms: int) -> dict[str, Any]:
+    """One ``index-tickers`` row (REST and websocket): the recorded index; no 24 h history is kept."""
+    px = _s(index)
+    return {
+        "instId": family,
+        "idxPx": px,
+        "high24h": px,
+        "low24h": px,
+        "open24h": px,
+        "sodUtc0": px,
+        "sodUtc8": px,
+        "ts": str(ts_ms),
+    }
+
+
+def funding_row(
+    inst: OkxInstrument, rate: Decimal | None, next_ms: int, settled: Decimal | None, ts_ms: int
+) -> dict[str, Any]:
+    """One ``funding-rate`` row (REST and websocket) of a swap.
+
+    Parameters
+    ----------
+    inst : OkxInstrument
+        The swap.
+    rate : Decimal, optional
+        The current (recorded) rate.
+    next_ms : int
+        The coming settlement (``fundingTime``); ``nextFundingTime`` is the one after.
+    settled : Decimal, optional
+        The last settled rate (``settFundingRate``; the current rate before any settlement).
+    ts_ms : int
+        The row's ``ts``.
+    """
+    text = _s(rate) if rate is not None else ""
+    return {
+        "instType": "SWAP",
+        "instId": inst.inst_id,
+        "method": "current_period",
+        "formulaType": "noRate",
+        "fundingRate": text,
+        "nextFundingRate": "",
+        "fundingTime": str(next_ms),
+        "nextFundingTime": str(next_ms + _FUNDING_INTERVAL_MS),
+        "minFundingRate": "-0.0075",
+        "maxFundingRate": "0.0075",
+        "interestRate": "0.0001",
+        "impactValue": "",
+        "premium": "",
+        "sett": "",
+        "settState": "settled",
+        "settFundingRate": _s(settled) if settled is not None else text,
+        "ts": str(ts_ms),
+    }
 
 
 def _ok(data: list[dict[str, Any]], status: int = 200) -> web.Response:
@@ -386,9 +465,10 @@ class OkxFront:
     async def _instruments(self, request: web.Request) -> web.Response:
         q = dict(request.query)
         selected = self._selected(q, type_required=True)
-        return _ok([self._instrument_row(i) for i in selected])
+        return _ok([self.instrument_row(i) for i in selected])
 
-    def _instrument_row(self, inst: OkxInstrument) -> dict[str, Any]:
+    def instrument_row(self, inst: OkxInstrument) -> dict[str, Any]:
+        """One ``public/instruments`` row (also the websocket ``instruments`` channel's)."""
         s = inst.spec
         row: dict[str, Any] = {
             "instType": inst.inst_type,
@@ -453,15 +533,7 @@ class OkxFront:
         st = self.market.markets[inst.market]
         if st.bid is None or st.ask is None:
             return "", "", "", ""
-        bid = on_grid(st.bid, inst.tick, up=False)
-        ask = on_grid(st.ask, inst.tick, up=True)
-        return _s(bid), _s(self._sz(inst, st.bid_qty)), _s(ask), _s(self._sz(inst, st.ask_qty))
-
-    @staticmethod
-    def _sz(inst: OkxInstrument, base_qty: Decimal) -> Decimal:
-        """A base quantity in OKX units, on the lot grid (down)."""
-        sz = inst.to_sz(base_qty)
-        return (sz / inst.lot).to_integral_value(rounding=ROUND_DOWN) * inst.lot
+        return book_top(inst, st.bid, st.ask, st.bid_qty, st.ask_qty)
 
     def _ticker_row(self, inst: OkxInstrument) -> dict[str, Any]:
         st = self.market.markets[inst.market]
@@ -536,19 +608,7 @@ class OkxFront:
                 continue
             if quote and quote != i.spec.quote:
                 continue
-            px = _s(st.index)
-            rows.append(
-                {
-                    "instId": family,
-                    "idxPx": px,
-                    "high24h": px,
-                    "low24h": px,
-                    "open24h": px,
-                    "sodUtc0": px,
-                    "sodUtc8": px,
-                    "ts": str(st.mark_ts_ns // 1_000_000 or self._now_ms),
-                }
-            )
+            rows.append(index_row(family, st.index, st.mark_ts_ns // 1_000_000 or self._now_ms))
         return _ok(rows)
 
     async def _funding_rate(self, request: web.Request) -> web.Response:
@@ -556,30 +616,19 @@ class OkxFront:
         if not inst.swap:
             raise OkxError("51001", "Instrument ID does not exist.")
         st = self.market.markets[inst.market]
-        next_ms = st.next_funding_ns // 1_000_000
-        rate = _s(st.funding_rate) if st.funding_rate is not None else ""
-        settled = [s for s in self.market.settlements if s.market == inst.market]
-        row = {
-            "instType": "SWAP",
-            "instId": inst.inst_id,
-            "method": "current_period",
-            "formulaType": "noRate",
-            "fundingRate": rate,
-            "nextFundingRate": "",
-            # fundingTime: the coming settlement; nextFundingTime: the one after.
-            "fundingTime": str(next_ms),
-            "nextFundingTime": str(next_ms + _FUNDING_INTERVAL_MS),
-            "minFundingRate": "-0.0075",
-            "maxFundingRate": "0.0075",
-            "interestRate": "0.0001",
-            "impactValue": "",
-            "premium": "",
-            "sett": "",
-            "settState": "settled",
-            "settFundingRate": _s(settled[-1].rate) if settled else rate,
-            "ts": str(st.mark_ts_ns // 1_000_000 or self._now_ms),
-        }
+        row = funding_row(
+            inst,
+            st.funding_rate,
+            st.next_funding_ns // 1_000_000,
+            self.settled_rate(inst),
+            st.mark_ts_ns // 1_000_000 or self._now_ms,
+        )
         return _ok([row])
+
+    def settled_rate(self, inst: OkxInstrument) -> Decimal | None:
+        """The rate of the swap's last settlement the clock has passed, if any."""
+        settled = [s for s in self.market.settlements if s.market == inst.market]
+        return settled[-1].rate if settled else None
 
     async def _funding_history(self, request: web.Request) -> web.Response:
         """Settled rates, newest first: the recording's settlements, then the funding CSV up to the clock."""
@@ -1100,8 +1149,17 @@ def _limit(q: dict[str, Any]) -> int:
     return min(max(_int(q, "limit", 100), 1), 100)
 
 
+OKX_FRONT: web.AppKey[OkxFront] = web.AppKey("carry_okx_front", OkxFront)
+
+
+def front_of(emu: Emulator) -> OkxFront:
+    """The `OkxFront` of an emulator (its instruments; the websocket front reads them)."""
+    return emu.app[OKX_FRONT]
+
+
 def add_routes(emu: Emulator) -> None:
     """Register the OKX v5 routes on ``emu.app`` and OKX's wording of injected faults."""
     front = OkxFront(emu)
+    emu.app[OKX_FRONT] = front
     front.add_routes(emu.app)
     emu.faults.error_bodies[f"{PREFIX}/"] = fault_body

@@ -49,7 +49,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -128,6 +128,9 @@ class StreamHub:
         # Recent trades per market (REST trade lists), from what the clock has already applied.
         self.trades: list[deque[Event]] = [deque(maxlen=_TRADES_KEPT) for _ in self.market.markets]
         self._keep_trades(self.market.recording.events[: self.market.cursor])
+        # Other protocols' stream fronts (OKX ...): ``listener(events, first)`` for every applied slice,
+        # ``first`` being the recording position of ``events[0]``. They read `shift_ms` from this hub.
+        self.listeners: list[Callable[[Sequence[Event], int], None]] = []
         self.market.on_advance = self._on_advance
 
     # ---- pushing ---------------------------------------------------------------------------------
@@ -140,6 +143,8 @@ class StreamHub:
     def _on_advance(self, first: int, stop: int) -> None:
         events = self.market.recording.events[first:stop]
         self._keep_trades(events)
+        for listener in self.listeners:
+            listener(events, first)
         if not self.connections:
             return
         for offset, ev in enumerate(events):
@@ -222,7 +227,7 @@ class StreamHub:
         names = request.query.get("streams", "") if combined else request.match_info.get("streams", "")
         self.subscribe(conn, [n for n in names.split("/") if n])
         self.connections.add(conn)
-        writer = asyncio.get_running_loop().create_task(_write(ws, conn))
+        writer = asyncio.get_running_loop().create_task(write_frames(ws, conn.out))
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
@@ -268,10 +273,10 @@ def _property(conn: Connection, method: str, params: list[Any], req_id: int) -> 
     return {"result": None, "id": req_id}
 
 
-async def _write(ws: web.WebSocketResponse, conn: Connection) -> None:
-    """Send the connection's queued messages in order (text frames, as Binance sends)."""
+async def write_frames(ws: web.WebSocketResponse, out: asyncio.Queue[bytes]) -> None:
+    """Send a connection's queued messages in order, as text frames (Binance and OKX send text)."""
     while not ws.closed:
-        frame = await conn.out.get()
+        frame = await out.get()
         with contextlib.suppress(ConnectionResetError):  # the client left; the reader loop ends too
             await ws.send_frame(frame, WSMsgType.TEXT)
 
