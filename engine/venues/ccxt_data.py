@@ -18,7 +18,9 @@ Two ways in (config ``market_data``):
   ``markPrice@1s``), trade ticks from ``watch_trades``. A mark stream with the mark only (OKX's
   ``mark-price``) is joined by the funding-rate stream (``watch_funding_rate``) and the index stream (OKX
   ``index-tickers`` through ``watch_ticker``), each published as it comes; where the venue's ccxt.pro class
-  lacks a method, that feed falls back to REST polling (the index alone when only it is missing).
+  lacks a method, that feed falls back to REST polling (the index alone when only it is missing). Without
+  a mark-price stream (Bybit), a perpetual's marks come from its ticker stream (``watch_ticker``: Bybit's
+  linear ``tickers`` carry mark, index, funding rate and next funding time), published when they change.
 
 Each feed runs in its own task, so the quote path stays one await and one conversion. Trade ticks carry the
 venue's trade id and aggressor side (Binance's ``m``: buyer is maker -> the seller was the aggressor) and
@@ -157,6 +159,8 @@ class CcxtDataClient(LiveMarketDataClient):
         self.ws_messages = 0
         self._last_book: BookTop | None = None
         self._funding_interval_min: int | None = None
+        # (mark, index, rate, next funding ms) last published from the ticker stream (`_on_ticker_marks`).
+        self._ticker_marks: tuple[str, str, str, int | None] | None = None
         self._seen_trades = SeenIds()
         self.polls = 0
         self.trade_polls = 0
@@ -181,6 +185,9 @@ class CcxtDataClient(LiveMarketDataClient):
             self._ws_task = self.create_task(self._ws_loop(), log_msg=f"stream {instrument.id}")
         if is_perp(instrument) and self._streams("watchMarkPrice"):
             self._marks_task = self.create_task(self._marks_loop(), log_msg=f"marks {instrument.id}")
+        elif is_perp(instrument) and self._streams("watchTicker"):
+            # No mark stream, but the ticker may carry mark, index and funding (Bybit's linear tickers).
+            self._marks_task = self.create_task(self._ticker_marks_loop(), log_msg=f"marks {instrument.id}")
         if self.ws_exchange is None or (is_perp(instrument) and self._marks_task is None):
             self._poll_task = self.create_task(self._poll_loop(), log_msg=f"poll {instrument.id}")
 
@@ -327,6 +334,29 @@ class CcxtDataClient(LiveMarketDataClient):
                 continue
             if index is not None:
                 self._publish_index(index)
+
+    async def _ticker_marks_loop(self) -> None:
+        """Mark, index and funding from the venue's ticker stream (ccxt.pro ``watch_ticker``: Bybit's linear
+        ``tickers``) where there is no mark-price stream; polls instead when the ticker lacks one of them."""
+        assert self.ws_exchange is not None
+        ws, symbol = self.ws_exchange, self.market.ccxt_symbol
+        try:
+            await self._watch(f"marks {symbol}", lambda: ws.watch_ticker(symbol), self._on_ticker_marks)
+        except MarkStreamIncomplete:
+            self._log.warning(f"marks {symbol}: the ticker lacks mark, index or funding; polling instead")
+            self._marks_task = None
+            self._poll_task = self.create_task(self._poll_loop(), log_msg=f"poll {self.market.instrument.id}")
+
+    def _on_ticker_marks(self, ticker: dict[str, Any], received: int) -> None:
+        marks = marks_from_ticker(ticker, self._funding_interval_min)
+        if marks is None:
+            raise MarkStreamIncomplete(self.market.ccxt_symbol)
+        # Bybit's ticker deltas carry what changed and ccxt.pro merges them: an update that moved only the
+        # book or the last price repeats the marks, which are published once.
+        key = (marks.mark, marks.index, marks.rate, marks.next_funding_ms)
+        if key != self._ticker_marks:
+            self._ticker_marks = key
+            self._publish_marks(marks)
 
     async def _poll_loop(self) -> None:
         while True:

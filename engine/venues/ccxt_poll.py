@@ -195,16 +195,18 @@ def funding_interval_min(interval: Any) -> int | None:
 
 
 def marks_from_ticker(t: dict[str, Any], interval_min: int | None = None) -> PerpMarks | None:
-    """A streamed mark-price ticker (ccxt.pro ``watch_mark_price``) as `PerpMarks`; None when it lacks the
-    mark, the index or the funding rate (OKX's mark-price channel carries the mark only).
+    """A streamed mark-price ticker (ccxt.pro ``watch_mark_price``, or ``watch_ticker`` where the ticker
+    carries the marks) as `PerpMarks`; None when it lacks the mark, the index or the funding rate (OKX's
+    mark-price channel carries the mark only).
 
     Binance's ``markPriceUpdate`` is read from ``info`` (``p`` mark, ``i`` index, ``r`` rate, ``T`` next
-    funding, ``E`` event time), its own strings; other venues' unified fields are the fallback.
+    funding, ``E`` event time), as is Bybit's linear ticker (``markPrice``, ``indexPrice``, ``fundingRate``,
+    ``nextFundingTime``): the venues' own strings; other venues' unified fields are the fallback.
     """
     info = t.get("info")
     raw: dict[str, Any] = info if isinstance(info, dict) else {}
-    mark = _first(raw.get("p"), t.get("markPrice"))
-    index = _first(raw.get("i"), t.get("indexPrice"))
+    mark = _first(raw.get("p"), raw.get("markPrice"), t.get("markPrice"))
+    index = _first(raw.get("i"), raw.get("indexPrice"), t.get("indexPrice"))
     rate = _first(raw.get("r"), raw.get("fundingRate"))
     if mark is None or index is None or rate is None:
         return None

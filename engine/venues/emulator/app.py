@@ -48,7 +48,7 @@ import orjson
 from aiohttp import web
 
 from engine.data.funding_csv import load_funding_history
-from engine.venues.emulator import bybit, okx, okx_ws, render, streams, user_stream, ws_api
+from engine.venues.emulator import bybit, bybit_ws, okx, okx_ws, render, streams, user_stream, ws_api
 from engine.venues.emulator.faults import (
     FILL_RATIO_KEY,
     FaultPlan,
@@ -309,6 +309,7 @@ class Emulator:
         # Other protocols on the same exchange core (their paths do not collide with Binance's).
         streams.add_routes(self)
         bybit.add_routes(self)
+        bybit_ws.add_routes(self)  # after streams: it hooks onto the stream hub's replay listeners
         okx.add_routes(self)
         okx_ws.add_routes(self)  # after okx and streams: it reads their instruments and replay hook
 
