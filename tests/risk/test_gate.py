@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -67,7 +68,7 @@ def _run(
     limits: RiskLimits,
     spot_btc: str = "0",
     delta_breach_secs: float = 60.0,
-    halt_at: str | None = None,
+    halt_at: datetime | None = None,
 ) -> tuple:
     engine = BacktestEngine(
         BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR"), run_analysis=False)
@@ -251,7 +252,12 @@ def test_backtest_when_halt_at_time_reached_then_halted_from_then_on(venues):
         5: lambda s: s.market("PERPV", OrderSide.BUY, "0.100"),  # after it: denied, even though it reduces
     }
     script, _, _, engine = _run(
-        spot, perp, steps, perp_cash="50000", limits=LOOSE, halt_at="1970-01-01T00:00:03.500Z"
+        spot,
+        perp,
+        steps,
+        perp_cash="50000",
+        limits=LOOSE,
+        halt_at=datetime.fromisoformat("1970-01-01T00:00:03.500Z"),
     )
     assert [str(f.last_qty) for f in script.filled] == ["0.100"]
     assert [e.reason.split()[2] for e in script.denied] == ["trading_halted"]

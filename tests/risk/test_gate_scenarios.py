@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
-from engine.backtest.runner import run_backtest
+from engine.backtest.runner import BacktestResult, run_backtest
 from engine.journal.journal import Journal
 from tests.risk.scenarios import PERP, high_leverage, tight_exposure
 
@@ -14,11 +15,16 @@ def _journal(out: Path) -> Journal:
     return Journal(f"sqlite:///{out / 'journal.sqlite'}")
 
 
+def _risk(result: BacktestResult) -> dict[str, Any]:
+    """The summary's ``risk`` block (``RiskController.summary``)."""
+    return cast(dict[str, Any], result.summary["risk"])
+
+
 def test_tight_venue_limit_when_2021_rally_then_denials_and_exposure_never_over_limit(
     tmp_path: Path, data_dir: Path
 ):
     result = run_backtest(tight_exposure(), tmp_path, data_dir)
-    risk = result.summary["risk"]
+    risk = _risk(result)
     assert risk["denials_by_reason"].get("venue_exposure_usd", 0) > 0
     assert 0 < risk["max_exposure_usd_by_venue"][PERP] <= 60_000.0
     samples = [
@@ -27,12 +33,12 @@ def test_tight_venue_limit_when_2021_rally_then_denials_and_exposure_never_over_
         if e.kind == "SAMPLE"
     ]
     assert samples and max(s[f"exposure_usd_{PERP}"] for s in samples) <= 60_000.0
-    assert result.summary["fills"] > 0  # it traded while under the limit
+    assert cast(int, result.summary["fills"]) > 0  # it traded while under the limit
 
 
 def test_high_leverage_when_no_margin_floor_then_liquidated_in_2021_rally(tmp_path: Path, data_dir: Path):
     result = run_backtest(high_leverage(with_floor=False), tmp_path, data_dir)
-    assert result.summary["risk"]["liquidations"] == 1
+    assert _risk(result)["liquidations"] == 1
     events = [e for e in _journal(tmp_path).risk_events(result.run_id) if e.kind == "LIQUIDATION"]
     assert len(events) == 1
     figures = json.loads(events[0].figures_json)
@@ -47,7 +53,7 @@ def test_high_leverage_when_margin_floor_then_reduces_in_time_and_not_liquidated
     tmp_path: Path, data_dir: Path
 ):
     result = run_backtest(high_leverage(with_floor=True), tmp_path, data_dir)
-    risk = result.summary["risk"]
+    risk = _risk(result)
     assert risk["liquidations"] == 0
     journal = _journal(tmp_path)
     states = [e.reason for e in journal.risk_events(result.run_id) if e.kind == "STATE"]

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -311,5 +311,5 @@ def test_convergence_when_cme_margin_floor_tight_then_exits_on_reducing_and_fail
     )
     assert exits["risk_margin_headroom"] > 0
     assert exits["roll_failed"] > 0
-    assert result.summary["convergence"]["settlements"] == 0
-    assert result.summary["max_abs_net_delta_base"] <= 0.1
+    assert cast(dict[str, Any], result.summary["convergence"])["settlements"] == 0
+    assert cast(float, result.summary["max_abs_net_delta_base"]) <= 0.1

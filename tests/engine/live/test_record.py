@@ -154,11 +154,11 @@ def test_record_when_streamed_by_websocket_then_loader_replays_the_same_trades_b
     marks = [e for e in perp_events if isinstance(e, MarkPriceUpdate)]
     rates = [e for e in perp_events if isinstance(e, FundingRateUpdate)]
     assert len(marks) == len(rates) == perp_rec.mark_lines
-    source = list(BinanceWsLoader(_require(USDM_FILE_0405), perp).events())
-    source_marks = {(e.ts_event, str(e.value)) for e in source if isinstance(e, MarkPriceUpdate)}
+    source_events = list(BinanceWsLoader(_require(USDM_FILE_0405), perp).events())
+    source_marks = {(e.ts_event, str(e.value)) for e in source_events if isinstance(e, MarkPriceUpdate)}
     assert {(m.ts_event, str(m.value)) for m in marks} <= source_marks  # the venue's E and mark
     assert {(r.rate, r.next_funding_ns) for r in rates} <= {
-        (e.rate, e.next_funding_ns) for e in source if isinstance(e, FundingRateUpdate)
+        (e.rate, e.next_funding_ns) for e in source_events if isinstance(e, FundingRateUpdate)
     }
 
 

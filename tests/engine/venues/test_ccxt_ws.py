@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import ccxt.async_support as ccxt_async
 from nautilus_trader.cache.cache import Cache
@@ -29,6 +29,7 @@ from nautilus_trader.model.data import (
 from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.model.identifiers import TraderId
 
+from engine.config.live import ExchangeId
 from engine.venues.ccxt_data import CcxtDataClient
 from engine.venues.ccxt_factory import create_async_exchange
 from engine.venues.connect import open_ws_exchange, resolved_urls
@@ -68,6 +69,10 @@ class Harness:
         while not done():
             await asyncio.sleep(0.005)
 
+    async def until_count(self, kind: type, n: int) -> None:
+        """Wait until at least ``n`` objects of ``kind`` have been published."""
+        await self.until(lambda: len(self.of(kind)) >= n)
+
     def trade_command(self, kind: type = SubscribeTradeTicks) -> Any:
         """A (un)subscribe-trade-ticks command for the client's instrument."""
         c = self.client
@@ -80,7 +85,7 @@ class Harness:
 
 
 async def connect(
-    emu: EmulatorThread, exchange: str, symbol: str, *, ws: Any = True, poll_secs: float = 5.0
+    emu: EmulatorThread, exchange: ExchangeId, symbol: str, *, ws: Any = True, poll_secs: float = 5.0
 ) -> Harness:
     """Build and connect a `CcxtDataClient` on the emulator (``ws``: True, False or a stand-in exchange)."""
     rest = create_async_exchange(exchange, emu.base_url, enable_rate_limit=False)
@@ -115,7 +120,7 @@ def test_spot_quotes_when_streamed_by_websocket_then_published_in_order_with_ven
             await until_subscribed(emu, "btcusdt@bookTicker")
             for n in range(2, 5):  # one at a time: ccxt.pro keeps only the latest book between awaits
                 expected.append(books[ordinal(emu, step_until(emu, SPOT, QUOTE))])
-                await h.until(lambda n=n: len(h.of(QuoteTick)) >= n)
+                await h.until_count(QuoteTick, n)
         finally:
             await h.close()
         return h.of(QuoteTick), expected
@@ -141,8 +146,8 @@ def test_marks_when_streamed_then_mark_index_and_funding_published(emu: Emulator
             await until_subscribed(emu, "btcusdt@markPrice@1s")
             for n in range(2, 5):
                 index = step_until(emu, USDM, MARK)
-                expected.append(by_time[events[index][3][4] // 1_000_000])  # the event's E
-                await h.until(lambda n=n: len(h.of(FundingRateUpdate)) >= n)
+                expected.append(by_time[cast(int, events[index][3][4]) // 1_000_000])  # the event's E
+                await h.until_count(FundingRateUpdate, n)
         finally:
             await h.close()
         return h, expected
@@ -203,7 +208,7 @@ def test_trades_when_polled_by_rest_then_each_new_trade_published_once(emu: Emul
         try:
             h.client.subscribe_trade_ticks(h.trade_command())
             await h.until(lambda: h.client.trade_polls >= 1)  # seeded with the trades before subscribing
-            expected = []
+            expected: list[str] = []
             while len(expected) < 30:  # fewer than one poll's limit (100)
                 expected.append(str(events[step_until(emu, SPOT, TRADE)][3][3]))
             await h.until(lambda: len(h.of(TradeTick)) >= len(expected))

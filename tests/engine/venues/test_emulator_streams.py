@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 import pytest
 
-from engine.config.live import VenueSettings
+from engine.config.live import ExchangeId, VenueSettings
 from engine.venues.connect import open_ws_exchange
 from engine.venues.emulator import EmulatorOptions, EmulatorThread, Recording
 from engine.venues.emulator.market import MARK, QUOTE, TRADE
@@ -38,7 +38,7 @@ def recorded(rel: str, channel: str) -> list[dict[str, Any]]:
     return out
 
 
-def ws_leg(emu: EmulatorThread, exchange: str, symbol: str) -> VenueSettings:
+def ws_leg(emu: EmulatorThread, exchange: ExchangeId, symbol: str) -> VenueSettings:
     """A websocket leg pointed at the emulator."""
     venue = "BINANCE_USDM" if ":" in symbol else "BINANCE"
     return VenueSettings(

@@ -62,6 +62,7 @@ def test_user_stream_when_market_order_fills_then_order_trade_update_has_binance
     )
     assert (o.q, o.l, o.z) == ("0.010", "0.010", "0.010")
     assert (o.L, o.t, o.i) == (fill["price"], int(fill["id"]), int(fill["orderId"]))
+    assert o.n is not None
     assert (o.N, Decimal(o.n)) == ("USDT", Decimal(fill["commission"]))
     assert (o.m, o.R, o.ps.value, o.rp) == (False, False, "BOTH", "0.00000000")
     assert o.c == new.o.c and int(fill["time"]) == o.T and trade.E == o.T  # step clock: no stream shift

@@ -41,7 +41,7 @@ def _rows(n: int, newest_ms: int, step_ms: int) -> list[dict[str, Any]]:
 
 def _run(venue: Venue, lookback_ms: int = DAY_MS) -> list[dict[str, Any]]:
     start = pd.Timestamp(NOW_NS - lookback_ms * 1_000_000, unit="ns")
-    return asyncio.run(history(venue.fetch, None, start, NOW_NS))  # type: ignore[arg-type]
+    return asyncio.run(history(venue.fetch, None, start, NOW_NS))
 
 
 def test_history_when_window_longer_than_a_page_then_every_row_once_in_order() -> None:
