@@ -9,7 +9,7 @@ first leg's actual fills, never from what was intended.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_DOWN, ROUND_UP, Decimal
 from enum import Enum
 
 
@@ -34,6 +34,18 @@ def floor_to_step(qty: Decimal, step: Decimal) -> Decimal:
     return (qty / step).to_integral_value(rounding=ROUND_DOWN) * step
 
 
+def round_to_step(qty: Decimal, step: Decimal) -> Decimal:
+    """Round ``qty`` to the nearest multiple of ``step``; a tie goes toward zero (no over-hedge on a tie)."""
+    return (qty / step).to_integral_value(rounding=ROUND_HALF_DOWN) * step
+
+
+def min_order_qty(step: Decimal, min_notional: Decimal | None, price: Decimal | None) -> Decimal:
+    """Smallest order the venue takes: one lot, or its minimum notional at ``price`` rounded up to a lot."""
+    if min_notional is None or price is None or price <= 0:
+        return step
+    return max(step, (min_notional / price / step).to_integral_value(rounding=ROUND_UP) * step)
+
+
 def net_delta(first_qty: Decimal, hedge_qty: Decimal, hedge_ratio: Decimal = Decimal(1)) -> Decimal:
     """Net base exposure of the pair: first leg plus hedge leg scaled by ``hedge_ratio``."""
     return first_qty + hedge_qty * hedge_ratio
@@ -46,6 +58,7 @@ def plan_next_leg(
     clip_size: Decimal,
     first_step: Decimal,
     hedge_step: Decimal,
+    first_min: Decimal | None = None,
 ) -> LegStep:
     """Decide the next order of a pair from what has filled.
 
@@ -59,20 +72,28 @@ def plan_next_leg(
         Largest first-leg order; bounds how far the first leg can run ahead of its hedge.
     first_step, hedge_step : Decimal
         Lot steps of the two instruments.
+    first_min : Decimal, optional
+        Smallest first-leg order the venue takes (its lot, or its minimum notional at the price); default
+        ``first_step``.
 
     Returns
     -------
     LegStep
-        HEDGE with the perp quantity that brings net delta under one hedge lot step, else CLIP with the next
-        first-leg order, else DONE.
+        HEDGE with the perp quantity that brings net delta within half a hedge lot step, else CLIP with the
+        next first-leg order, else DONE.
     """
     imbalance = net_delta(first_qty, hedge_qty)
-    hedge = floor_to_step(-imbalance, hedge_step)
+    # Nearest lot, not toward zero: a first leg holding a little less than it bought (a fee taken in the
+    # asset bought) must still close its hedge fully when it goes flat, and half a lot is the least residual
+    # a lot-sized hedge can promise.
+    hedge = round_to_step(-imbalance, hedge_step)
     if hedge != 0:
         return LegStep(LegAction.HEDGE, hedge)
     remaining = target_first_qty - first_qty
-    # Under one hedge lot left: it could never be hedged, so the pair is done.
-    if abs(remaining) < hedge_step:
+    smallest = first_step if first_min is None else max(first_min, first_step)
+    # Entering, under one hedge lot short of the target is done: the hedge already covers it within half a
+    # lot. Going flat, everything sellable goes; what stays is under the smallest order the venue takes.
+    if abs(remaining) < (smallest if target_first_qty == 0 else max(smallest, hedge_step)):
         return LegStep(LegAction.DONE, Decimal(0))
     # Size the clip net of the unhedgeable residual already on the book, so that net delta stays within one
     # clip and a full fill lands exactly on a hedgeable amount.

@@ -25,7 +25,7 @@ from engine.signals.carry import (
     funding_apr_pct,
 )
 from strategies.base import HEDGE_LEG, NS_PER_SEC, LeggedStrategy, LeggedStrategyConfig, quote_mid
-from strategies.legs import floor_to_step, plan_next_leg
+from strategies.legs import floor_to_step, min_order_qty, plan_next_leg
 
 _NS_PER_HOUR = 3_600 * NS_PER_SEC
 
@@ -116,7 +116,7 @@ class SpotPerpCarry(LeggedStrategy):
         # owns, open positions) and hedge any imbalance as soon as the perp is quoted.
         self.spot_qty = self._cached_position(self.spot_id) + self.cfg.initial_spot_inventory
         self.perp_qty = self._cached_position(self.perp_id)
-        if self.spot_qty or self.perp_qty:
+        if self._holds_spot or self.perp_qty:
             self.phase = Phase.HOLDING
             self._target = self.spot_qty
             self._needs_repair = True
@@ -124,7 +124,7 @@ class SpotPerpCarry(LeggedStrategy):
         self._subscribe_trading_state()
 
     def _exit_needed(self) -> bool:
-        return bool(self.spot_qty or self.perp_qty) and self.phase is not Phase.EXITING
+        return (self._holds_spot or bool(self.perp_qty)) and self.phase is not Phase.EXITING
 
     def _start_exit(self, ts: int, reason: str) -> None:
         """The clip-by-clip, hedge-on-fill exit of whatever is held (stop, end of data, kill switch)."""
@@ -132,8 +132,32 @@ class SpotPerpCarry(LeggedStrategy):
 
     @property
     def is_flat(self) -> bool:
-        """No position on either leg and no order working."""
-        return not (self.spot_qty or self.perp_qty or self._working)
+        """No position on either leg (spot dust aside) and no order working."""
+        return not (self._holds_spot or self.perp_qty or self._working)
+
+    @property
+    def is_hedged(self) -> bool:
+        """Net delta within half a perp lot (the least a lot-sized hedge can promise) and no order working."""
+        if self.perp is None or self._working:
+            return False
+        return abs(self.spot_qty + self.perp_qty) * 2 <= self.perp.size_increment.as_decimal()
+
+    @property
+    def _holds_spot(self) -> bool:
+        """Spot beyond dust: what no order could sell (under a lot or the minimum notional; a fee taken in
+        the asset bought leaves such dust) does not count as held."""
+        return self.spot_qty != 0 and (self.spot is None or abs(self.spot_qty) >= self._spot_min())
+
+    def _spot_min(self) -> Decimal:
+        """Smallest spot order the venue takes now (its lot, or its minimum notional at the bid)."""
+        assert self.spot is not None
+        floor = self.spot.min_notional
+        quote = self.cache.quote_tick(self.spot_id) if floor is not None else None
+        return min_order_qty(
+            self.spot.size_increment.as_decimal(),
+            floor.as_decimal() if floor is not None else None,
+            quote.bid_price.as_decimal() if quote is not None else None,
+        )
 
     # -- market data: decisions at mark/index/funding cadence ------------------------------------------
 
@@ -259,6 +283,7 @@ class SpotPerpCarry(LeggedStrategy):
             self.cfg.clip_size,
             self.spot.size_increment.as_decimal(),
             self.perp.size_increment.as_decimal(),
+            self._spot_min(),
         )
         self._take_leg_step(ts, step)
 
@@ -267,9 +292,9 @@ class SpotPerpCarry(LeggedStrategy):
 
     def _finish_phase(self, ts: int) -> None:
         if self.phase is Phase.ENTERING:
-            self.phase = Phase.HOLDING if self.spot_qty else Phase.FLAT
+            self.phase = Phase.HOLDING if self._holds_spot else Phase.FLAT
         elif self.phase is Phase.EXITING:
-            self.phase = Phase.HOLDING if self.spot_qty else Phase.FLAT
+            self.phase = Phase.HOLDING if self._holds_spot else Phase.FLAT
             self._negative_settlements = 0
 
     def _reduce_only(self, leg: str, qty: Decimal) -> bool:
@@ -333,9 +358,10 @@ class SpotPerpCarry(LeggedStrategy):
         # Bring spot to what the perp still hedges, never below zero: the spot leg is long-only cash.
         target = max(Decimal(0), -self.perp_qty)
         excess = floor_to_step(self.spot_qty - target, self.spot.size_increment.as_decimal())
-        if excess and "spot" not in self._working.values():
-            self._send(self.spot_id, -excess, "spot", "unwind", ts)
-        elif not excess and not self._working:
+        if excess and abs(excess) >= self._spot_min():
+            if "spot" not in self._working.values():
+                self._send(self.spot_id, -excess, "spot", "unwind", ts)
+        elif not self._working:
             self._unwinding = False
             if self.phase is Phase.EXITING:
                 self._step(ts)  # hedged again: the exit goes on to its target (flat), perp included

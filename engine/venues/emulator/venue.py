@@ -27,6 +27,7 @@ from typing import Any
 from engine.venues.emulator.market import FundingSettlement, MarketKind, MarketReplay, MarketSpec
 
 _ZERO = Decimal(0)
+_SPOT_BOOKED = Decimal("1e-8")  # spot balances and commissions: 8 decimals (default rounding: half even)
 _NS_PER_MS = 1_000_000
 
 
@@ -559,9 +560,10 @@ class Venue:
         base = self.spot.setdefault(spec.base, SpotAsset())
         quote = self.spot.setdefault(spec.quote, SpotAsset())
         notional = price * qty
-        # Binance charges spot commission in the asset received (no BNB discount here).
+        # Binance charges spot commission in the asset received (no BNB discount here), booked to the 8
+        # decimals its spot balances and commissions carry.
         if order.side == "BUY":
-            commission, asset = qty * rate, spec.base
+            commission, asset = (qty * rate).quantize(_SPOT_BOOKED), spec.base
             if order.locked:
                 release = min(order.locked, order.price * qty)
                 order.locked -= release
@@ -570,7 +572,7 @@ class Venue:
             quote.free -= notional
             base.free += qty - commission
         else:
-            commission, asset = notional * rate, spec.quote
+            commission, asset = (notional * rate).quantize(_SPOT_BOOKED), spec.quote
             if order.locked:
                 release = min(order.locked, qty)
                 order.locked -= release

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from nautilus_trader.model.enums import TradingState
 from nautilus_trader.system.kernel import NautilusKernel
 
 from engine.config.live import LiveConfig
+from engine.journal.models import Fill
 from engine.paths import PROJECT_ROOT
 from engine.records import STOPPING, TOPIC_TRADING_STATE, TradingStateRecord
 from engine.venues.emulator import EmulatorOptions, EmulatorThread, Recording, VenueConfig, load_recording
@@ -75,3 +77,10 @@ def live_config(base_url: str, run_dir: Path, environment: str = "paper", **node
 
 
 GateFn = Callable[[NautilusKernel], None]
+
+
+def held_change(fill: Fill, base: str = "BTC") -> Decimal:
+    """What a fill changes in the ``base`` held: its signed quantity less a fee taken in ``base``
+    (Binance spot takes its fee from the asset bought)."""
+    signed = fill.qty if fill.side == "BUY" else -fill.qty
+    return signed - (fill.fee if fill.fee_currency == base else 0)

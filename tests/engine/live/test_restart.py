@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from decimal import Decimal
+from decimal import ROUND_HALF_DOWN, Decimal
 from pathlib import Path
 
 from engine.journal.journal import Journal
@@ -16,7 +16,15 @@ from engine.live.node import LiveRun, run_live
 from engine.paths import PROJECT_ROOT
 from engine.venues.emulator import EmulatorThread, FaultRule
 from engine.venues.emulator.market import MarketKind
-from tests.engine.live.conftest import KEY_ENV, SECRET_ENV, TEST_KEY, TEST_SECRET, approve_all, live_config
+from tests.engine.live.conftest import (
+    KEY_ENV,
+    SECRET_ENV,
+    TEST_KEY,
+    TEST_SECRET,
+    approve_all,
+    held_change,
+    live_config,
+)
 
 ENV = {KEY_ENV: TEST_KEY, SECRET_ENV: TEST_SECRET}
 FIRST_RUN = (
@@ -120,8 +128,9 @@ def test_restart_when_killed_between_legs_then_reconciles_completes_hedge_and_al
 
     held = before["spot"]  # what the killed run bought, net of the commission paid in BTC
     step = Decimal("0.001")  # the perp's lot step
-    expected = {"spot": held, "perp": -(held // step) * step}
-    assert expected["perp"] < 0
+    # Hedged to the nearest lot (0.00999 held -> 0.010 short): within half a lot.
+    expected = {"spot": held, "perp": -(held / step).quantize(Decimal(1), ROUND_HALF_DOWN) * step}
+    assert expected["perp"] < 0 and abs(expected["spot"] + expected["perp"]) <= step / 2
     assert checks["venue"] == expected
     assert checks["cache"] == expected
     assert checks["strategy"] == expected
@@ -133,9 +142,7 @@ def test_restart_when_killed_between_legs_then_reconciles_completes_hedge_and_al
         journal_net = {"spot": Decimal(0), "perp": Decimal(0)}
         for f in fills.values():
             leg = "perp" if f.instrument_id.endswith("BINANCE_USDM") else "spot"
-            journal_net[leg] += (f.qty if f.side == "BUY" else -f.qty) - (
-                f.fee if f.fee_currency == "BTC" else 0
-            )
+            journal_net[leg] += held_change(f)
         assert journal_net == expected
         first, second = sorted(runs, key=lambda r: r.start_ns or 0)
         # The killed run's intents were committed before its orders went out (its batched decisions died
