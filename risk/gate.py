@@ -26,6 +26,7 @@ from risk.book import LimitArrays
 from risk.kernels import Decision
 from risk.kernels import PreTradeGate as KernelGate
 from risk.mirror import BookMirror
+from risk.warmup import warm_up_kernels
 
 RISK_ENDPOINT = "RiskEngine.execute"
 EXEC_ENDPOINT = "ExecEngine.execute"
@@ -47,6 +48,7 @@ class RiskGate:
     """
 
     def __init__(self, mirror: BookMirror, limits: LimitArrays) -> None:
+        warm_up_kernels()  # compile before the first order, not inside the event loop on it
         self.mirror = mirror
         self.kernel = KernelGate(mirror.book, limits)
         self.state = TradingState.ACTIVE

@@ -180,16 +180,8 @@ def bench_size(n_positions: int, repeats: int, ref_repeats: int) -> dict[str, fl
 STARTUP = """
 import time
 t0 = time.perf_counter()
-import numpy as np
-from risk import kernels
-from risk.book import KIND_PERP, KIND_SPOT, Position, Venue, build_book, build_limits
-book = build_book([Position(0, 0, KIND_SPOT, 1.0, 100.0), Position(1, 0, KIND_PERP, -1.0, 100.0, 100.0)],
-                  [Venue(1e4), Venue(1e4)])
-limits = build_limits(2, 1, exposure_usd=1e9, exposure_share=1.0, headroom_floor=0.0,
-                      min_liquidation_distance_pct=0.0, max_abs_net_delta=1e9, max_funding_drag_usd=1e9,
-                      horizon_hours=8.0, shocks=(-0.1, 0.1))
-kernels.evaluate(book, limits)
-kernels.PreTradeGate(book, limits).check_pair(0, 1.0, 100.0, 1, -1.0, 100.0)
+from risk.warmup import warm_up_kernels
+warm_up_kernels()
 print(time.perf_counter() - t0)
 """
 

@@ -301,9 +301,11 @@ class LeggedStrategy(Strategy):
                 reason=reason,
             ),
         )
+        # The leg's time runs from when it is sent, not from the market event that prompted it: on a live
+        # node that event can be seconds old by now.
         self.clock.set_time_alert_ns(
             f"{_LEG_TIMEOUT_PREFIX}{order.client_order_id.value}",
-            ts + int(self.cfg.leg_timeout_secs * NS_PER_SEC),
+            self.clock.timestamp_ns() + int(self.cfg.leg_timeout_secs * NS_PER_SEC),
             self._on_leg_timeout,
         )
         self.submit_order(order)
