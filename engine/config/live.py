@@ -144,7 +144,8 @@ class VenueSettings(StrictModel):
     symbol: str = Field(min_length=3, description="ccxt unified symbol, e.g. BTC/USDT or BTC/USDT:USDT")
     base_url: str | None = None
     market_data: Literal["rest", "ws"] = Field(
-        default="rest", description="quotes by REST polling, or by ccxt.pro websocket (marks stay polled)"
+        default="rest",
+        description="market data by REST polling, or by ccxt.pro websockets (quotes, trades, marks, funding)",
     )
     ws_base_url: str | None = Field(
         default=None, description="websocket host override (default: from base_url)"
