@@ -54,7 +54,6 @@ message (Bybit packs a match's trades into one). Not emulated: ``/v5/public/inve
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -62,7 +61,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, web
 
 from engine.venues.emulator import streams
 from engine.venues.emulator.market import MARK, QUOTE, TRADE, Event, MarketKind, MarketSpec, MarketState
@@ -465,18 +464,10 @@ class BybitStreamHub:
         if not self.connections:
             self._seed_ticks()
         self.connections.add(conn)
-        writer = asyncio.get_running_loop().create_task(streams.write_frames(ws, conn.out))
         try:
-            async for msg in ws:
-                if msg.type is WSMsgType.TEXT:
-                    self.handle_request(conn, msg.data)
-                elif msg.type is WSMsgType.ERROR:
-                    break
+            await streams.pump(ws, conn.out, lambda text: self.handle_request(conn, text))
         finally:
             self.connections.discard(conn)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
         return ws
 
     def subscribed(self, kind: MarketKind | None = None) -> list[str]:

@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import secrets
@@ -67,7 +66,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, web
 
 from engine.venues.emulator import okx, streams
 from engine.venues.emulator.market import MARK, QUOTE, TRADE, Event
@@ -349,18 +348,10 @@ class OkxStreamHub:
         business = request.path == BUSINESS_PATH
         conn = OkxConnection(ws, secrets.token_hex(4), request.path_qs, business)
         self.connections.add(conn)
-        writer = asyncio.get_running_loop().create_task(streams.write_frames(ws, conn.out))
         try:
-            async for msg in ws:
-                if msg.type is WSMsgType.TEXT:
-                    self.handle_request(conn, msg.data)
-                elif msg.type is WSMsgType.ERROR:
-                    break
+            await streams.pump(ws, conn.out, lambda text: self.handle_request(conn, text))
         finally:
             self.connections.discard(conn)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
         return ws
 
     def subscribed(self) -> list[str]:

@@ -227,18 +227,10 @@ class StreamHub:
         names = request.query.get("streams", "") if combined else request.match_info.get("streams", "")
         self.subscribe(conn, [n for n in names.split("/") if n])
         self.connections.add(conn)
-        writer = asyncio.get_running_loop().create_task(write_frames(ws, conn.out))
         try:
-            async for msg in ws:
-                if msg.type is WSMsgType.TEXT:
-                    conn.send(self.handle_request(conn, msg.data))
-                elif msg.type is WSMsgType.ERROR:
-                    break
+            await pump(ws, conn.out, lambda text: conn.send(self.handle_request(conn, text)))
         finally:
             self.connections.discard(conn)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
         return ws
 
     def subscribed(self, kind: MarketKind | None = None) -> list[str]:
@@ -274,11 +266,45 @@ def _property(conn: Connection, method: str, params: list[Any], req_id: int) -> 
 
 
 async def write_frames(ws: web.WebSocketResponse, out: asyncio.Queue[bytes]) -> None:
-    """Send a connection's queued messages in order, as text frames (Binance and OKX send text)."""
+    """Send a connection's queued messages in order, as text frames (the venues send text), until it
+    closes (run as the connection's writer task).
+
+    One writer per connection keeps the order in which the venue's synchronous listeners queued events.
+    """
     while not ws.closed:
         frame = await out.get()
         with contextlib.suppress(ConnectionResetError):  # the client left; the reader loop ends too
             await ws.send_frame(frame, WSMsgType.TEXT)
+
+
+async def pump(
+    ws: web.WebSocketResponse,
+    out: asyncio.Queue[bytes],
+    on_text: Callable[[str], None] | None = None,
+    on_binary: Callable[[bytes], None] | None = None,
+) -> None:
+    """Run one prepared websocket connection until the client leaves or the socket fails.
+
+    ``out``'s frames go out through a `write_frames` writer task; every received text frame goes to
+    ``on_text`` and every binary one to ``on_binary`` (a frame without a handler is dropped). The writer is
+    cancelled and awaited on the way out. The caller keeps its own connection bookkeeping around this
+    (registering the connection before, discarding it in a ``finally`` after).
+    """
+    writer = asyncio.get_running_loop().create_task(write_frames(ws, out))
+    try:
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                if on_text is not None:
+                    on_text(msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                if on_binary is not None:
+                    on_binary(msg.data)
+            elif msg.type is WSMsgType.ERROR:
+                break
+    finally:
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
 
 
 # ---- messages ------------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ never expire here). Spot's user data come over Binance's WebSocket API (`engine.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, web
 
 from engine.venues.emulator import streams
 from engine.venues.emulator.market import MarketKind, MarketSpec
@@ -276,16 +275,10 @@ class UserStreamHub:
         await ws.prepare(request)
         client = _Client(key, ws)
         self.clients.add(client)
-        writer = asyncio.get_running_loop().create_task(write_frames(ws, client.out))
         try:
-            async for msg in ws:  # the stream takes no requests; read until the client leaves
-                if msg.type is WSMsgType.ERROR:
-                    break
+            await streams.pump(ws, client.out)  # the stream takes no requests; read until the client leaves
         finally:
             self.clients.discard(client)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
         return ws
 
     async def close_all(self, app: web.Application | None = None) -> None:
@@ -296,17 +289,6 @@ class UserStreamHub:
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
-async def write_frames(ws: web.WebSocketResponse, out: asyncio.Queue[bytes]) -> None:
-    """Send ``out``'s frames on ``ws`` in order, until it closes (run as the connection's writer task).
-
-    One writer per connection keeps the order in which the venue's synchronous listeners queued events.
-    """
-    while not ws.closed:
-        frame = await out.get()
-        with contextlib.suppress(ConnectionResetError):
-            await ws.send_frame(frame, WSMsgType.TEXT)
 
 
 USER_HUB: web.AppKey[UserStreamHub] = web.AppKey("carry_user_stream_hub", UserStreamHub)

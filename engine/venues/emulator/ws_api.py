@@ -65,7 +65,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from engine.venues.emulator import streams
 from engine.venues.emulator.market import MarketKind
 from engine.venues.emulator.render import f8
-from engine.venues.emulator.user_stream import SentEvent, order_status, write_frames
+from engine.venues.emulator.user_stream import SentEvent, order_status
 from engine.venues.emulator.venue import BinanceError, Fill, Order, Venue, missing
 
 if TYPE_CHECKING:
@@ -406,20 +406,14 @@ class WsApiHub:
         rate_limits = request.query.get("returnRateLimits", "true").lower() != "false"
         session = _Session(ws, _wall_ms(), rate_limits)
         self.sessions.add(session)
-        writer = asyncio.get_running_loop().create_task(write_frames(ws, session.out))
+
+        def binary(_: bytes) -> None:  # requests are text frames only
+            session.send(_error(None, BinanceError(-1102, "Field value was empty or malformed.")))
+
         try:
-            async for msg in ws:
-                if msg.type is WSMsgType.TEXT:
-                    self._answer(session, msg.data)
-                elif msg.type is WSMsgType.BINARY:  # requests are text frames only
-                    session.send(_error(None, BinanceError(-1102, "Field value was empty or malformed.")))
-                elif msg.type is WSMsgType.ERROR:
-                    break
+            await streams.pump(ws, session.out, lambda text: self._answer(session, text), binary)
         finally:
             self.sessions.discard(session)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
         return ws
 
     async def close_all(self, app: web.Application | None = None) -> None:

@@ -9,7 +9,6 @@ subscribes, waits until the emulator holds the topic, then moves the market.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,10 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from nautilus_trader.cache.cache import Cache
-from nautilus_trader.common.component import LiveClock, MessageBus
 from nautilus_trader.core import nautilus_pyo3
-from nautilus_trader.data.messages import UnsubscribeTradeTicks
 from nautilus_trader.model.data import (
     FundingRateUpdate,
     IndexPriceUpdate,
@@ -29,20 +25,31 @@ from nautilus_trader.model.data import (
     TradeTick,
     capsule_to_data,
 )
-from nautilus_trader.model.enums import AggressorSide
-from nautilus_trader.model.identifiers import TraderId
 
 from engine.config.live import VenueSettings
-from engine.venues.ccxt_data import CcxtDataClient
 from engine.venues.ccxt_factory import create_async_exchange
 from engine.venues.connect import open_ws_exchange, resolved_urls
-from engine.venues.emulator import EmulatorOptions, EmulatorThread, Recording
+from engine.venues.emulator import EmulatorThread, Recording
 from engine.venues.emulator.bybit_ws import bybit_hub_of
 from engine.venues.emulator.market import MARK, QUOTE, TRADE, MarketKind
-from engine.venues.instruments import market_for
 from tests.engine.venues.conftest import SPOT_FILE, USDM_FILE_0405
-from tests.engine.venues.test_ccxt_ws import Harness
-from tests.engine.venues.test_emulator_streams import SPOT, USDM, ordinal, recorded, run, step_until
+from tests.engine.venues.test_ccxt_ws import (
+    Harness,
+    assert_recorded_trades,
+    marks_polled,
+    start_client,
+    trades_round_trip,
+)
+from tests.engine.venues.test_emulator_streams import (
+    SPOT,
+    USDM,
+    ordinal,
+    recorded,
+    run,
+    step_until,
+    until_held,
+    wall_and_recorded,
+)
 
 SPOT_SYMBOL = "BTC/USDT"
 PERP = "BTC/USDT:USDT"
@@ -63,11 +70,7 @@ def bybit_leg(base_url: str, symbol: str, **kw: Any) -> VenueSettings:
 async def until_topic(emu: EmulatorThread, topic: str, kind: MarketKind) -> None:
     """Wait until the emulator holds ``topic`` on a ``kind`` endpoint (the client's subscribe has landed)."""
     hub = bybit_hub_of(emu.emulator)
-    for _ in range(2000):
-        if topic in emu.call(hub.subscribed, kind):
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"{topic} never subscribed")
+    await until_held(lambda: emu.call(hub.subscribed, kind), topic)
 
 
 async def connect(emu: EmulatorThread, symbol: str, poll_secs: float = 5.0, ws: Any = None) -> Harness:
@@ -75,16 +78,7 @@ async def connect(emu: EmulatorThread, symbol: str, poll_secs: float = 5.0, ws: 
     the stand-in ``ws``)."""
     rest = create_async_exchange("bybit", emu.base_url, enable_rate_limit=False)
     ws = ws or open_ws_exchange(bybit_leg(emu.base_url, symbol), "paper", enable_rate_limit=False)
-    clock = LiveClock()
-    msgbus = MessageBus(TraderId("TESTER-001"), clock)
-    published: list[Any] = []
-    msgbus.register("DataEngine.process", published.append)
-    markets = await rest.load_markets()
-    market = market_for(markets, symbol, "BYBIT", int(rest.precisionMode))
-    loop = asyncio.get_running_loop()
-    client = CcxtDataClient(loop, rest, market, msgbus, Cache(), clock, poll_secs, False, ws)
-    await client._connect()
-    return Harness(client, rest, published)
+    return await start_client(rest, ws, symbol, "BYBIT", poll_secs)
 
 
 def _int(x: object) -> int:
@@ -169,37 +163,20 @@ def test_trades_when_streamed_then_trade_ticks_once_each_with_recorded_ids_sides
 ) -> None:
     symbol, market, kind, rel = MARKETS[category]
     by_id = {t["t"]: t for t in recorded(rel, "trade")}
-    events = emu.emulator.market.recording.events
     topic = f"publicTrade.{symbol[:3]}USDT"
+    hub = bybit_hub_of(emu.emulator)
 
-    async def scenario() -> tuple[Harness, list[int], list[str]]:
-        h = await connect(emu, symbol)
-        try:
-            h.client.subscribe_trade_ticks(h.trade_command())
-            await until_topic(emu, topic, kind)
-            first = emu.call(lambda: emu.emulator.market.cursor)
-            applied = emu.advance_events(2500)
-            window = events[first : first + applied]
-            expected = [_int(e[3][3]) for e in window if e[1] == market and e[2] == TRADE]
-            await h.until(lambda: len(h.of(TradeTick)) >= len(expected))
-            h.client.unsubscribe_trade_ticks(h.trade_command(UnsubscribeTradeTicks))
-            hub = bybit_hub_of(emu.emulator)
-            await h.until(lambda: topic not in emu.call(hub.subscribed, kind))
-            after = emu.call(hub.subscribed, kind)
-        finally:
-            await h.close()
-        return h, expected, after
-
-    h, expected, after = run(scenario)
-    ticks = h.of(TradeTick)
+    h, ids, after = trades_round_trip(
+        emu, lambda: connect(emu, symbol), 2500, market, lambda: emu.call(hub.subscribed, kind), topic
+    )
+    expected = [_int(i) for i in ids]
     assert len(expected) > 10
+    ticks = h.of(TradeTick)
     # Linear trade ids are the recorded ids as UUIDs (Bybit's derivatives ids), spot ids the recorded ones.
-    ids = [uuid.UUID(t.trade_id.value).int if category == "linear" else int(t.trade_id.value) for t in ticks]
-    assert ids == expected  # in order, once each
-    for t, trade_id in zip(ticks, ids, strict=True):
-        rec = by_id[trade_id]
-        assert t.price.as_decimal() == Decimal(rec["p"]) and t.size.as_decimal() == Decimal(rec["q"])
-        assert t.aggressor_side == (AggressorSide.SELLER if rec["m"] else AggressorSide.BUYER)
+    linear = category == "linear"
+    assert_recorded_trades(
+        ticks, expected, by_id, lambda t: uuid.UUID(t.trade_id.value).int if linear else int(t.trade_id.value)
+    )
     assert f"orderbook.1.{symbol[:3]}USDT" in after  # the book stays subscribed
     # A repeated trade (a resubscription replaying it) publishes nothing new.
     h.client._on_trades(
@@ -286,19 +263,10 @@ class TickerWithoutMarks:
 
 
 def test_linear_marks_when_the_ticker_lacks_them_then_polled_by_rest(emu: EmulatorThread) -> None:
-    async def scenario() -> Harness:
-        stream = TickerWithoutMarks({"watchTicker": True, "watchMarkPrice": False})
-        h = await connect(emu, PERP, poll_secs=0.02, ws=stream)
-        try:
-            await h.until(lambda: len(h.of(FundingRateUpdate)) >= 3)  # the poll at connect, then 2 more
-        finally:
-            await h.close()
-        return h
-
-    h = run(scenario)
-    assert h.client.polls >= 3
+    stream = TickerWithoutMarks({"watchTicker": True, "watchMarkPrice": False})
     # Every mark published came with its index and funding rate, from Bybit's REST tickers and funding.
-    assert len(h.of(MarkPriceUpdate)) == len(h.of(IndexPriceUpdate)) == len(h.of(FundingRateUpdate)) >= 3
+    h = marks_polled(lambda: connect(emu, PERP, poll_secs=0.02, ws=stream))
+    assert h.client.polls >= 3
     state = emu.emulator.market.markets[USDM]
     assert {m.value.as_decimal() for m in h.of(MarkPriceUpdate)} == {state.mark}
 
@@ -449,28 +417,18 @@ def _times(frame: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
 def test_stream_time_when_wall_then_every_time_field_shifted_by_one_constant_and_the_rest_as_recorded(
     emu: EmulatorThread, spot_and_perp_recording: Recording
 ) -> None:
-    wall_start_ms = int(time.time() * 1000)
-    with EmulatorThread(
-        recording=spot_and_perp_recording, options=EmulatorOptions(stream_time="wall")
-    ) as wall:
-        replay_start_ms = wall.now_ms
-        wall_frames = run(lambda: _bybit_frames(wall, 3000))
-    recorded_frames = run(lambda: _bybit_frames(emu, 3000))
-
-    assert len(wall_frames) == len(recorded_frames) > 100
-    topics = {(f["topic"], f["type"]) for f in wall_frames}
+    runs = wall_and_recorded(emu, spot_and_perp_recording, _bybit_frames, 3000)
+    topics = {(f["topic"], f["type"]) for f in runs.wall}
     assert {(t, "snapshot") for t in TOPICS} | {("tickers.BTCUSDT", "delta")} <= topics
     shifts = set()
-    for w, r in zip(wall_frames, recorded_frames, strict=True):
+    for w, r in zip(runs.wall, runs.recorded, strict=True):
         (w_rest, w_times), (r_rest, r_times) = _times(w), _times(r)
         assert w_rest == r_rest
         shifts |= {wt - rt for wt, rt in zip(w_times, r_times, strict=True)}
-    assert len(shifts) == 1  # one constant for every field of every topic: recorded intervals kept
-    shift = shifts.pop()
-    assert wall_start_ms - replay_start_ms <= shift <= int(time.time() * 1000) - replay_start_ms
+    runs.assert_one_shift(shifts)
     # The recorded side is the recording itself: a book message's ``u`` is its event's position.
     events = spot_and_perp_recording.events
-    books = [f for f in recorded_frames if f["topic"].startswith("orderbook") and f["data"]["u"] > 0]
+    books = [f for f in runs.recorded if f["topic"].startswith("orderbook") and f["data"]["u"] > 0]
     pushed = books[2:]  # [0], [1]: the subscribe snapshots
     assert pushed and all(b["ts"] == events[b["data"]["u"]][0] // 1_000_000 for b in pushed)
 

@@ -13,19 +13,17 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 import aiohttp
-import ccxt.async_support as ccxt_async
 import orjson
 import pytest
 from nautilus_trader.adapters.okx import OKXLiveDataClientFactory
 from nautilus_trader.cache.cache import Cache
 from nautilus_trader.common.component import LiveClock, MessageBus
 from nautilus_trader.core.uuid import UUID4
-from nautilus_trader.data.messages import SubscribeQuoteTicks, SubscribeTradeTicks, UnsubscribeTradeTicks
+from nautilus_trader.data.messages import SubscribeQuoteTicks
 from nautilus_trader.model.data import (
     FundingRateUpdate,
     IndexPriceUpdate,
@@ -33,20 +31,27 @@ from nautilus_trader.model.data import (
     QuoteTick,
     TradeTick,
 )
-from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.model.identifiers import TraderId
 
 from engine.config.live import Credentials, VenueSettings
-from engine.venues.ccxt_data import CcxtDataClient
 from engine.venues.ccxt_factory import create_async_exchange
 from engine.venues.connect import open_ws_exchange
-from engine.venues.emulator import EmulatorOptions, EmulatorThread, Recording
-from engine.venues.emulator.market import MARK, QUOTE, TRADE
+from engine.venues.emulator import EmulatorThread, Recording
+from engine.venues.emulator.market import MARK, QUOTE
 from engine.venues.emulator.okx_ws import okx_hub_of
-from engine.venues.instruments import market_for
 from engine.venues.native import native_clients
 from tests.engine.venues.conftest import API_KEY, API_SECRET, SPOT_FILE, USDM_FILE_0405
-from tests.engine.venues.test_emulator_streams import SPOT, USDM, ordinal, recorded, run, step_until
+from tests.engine.venues.test_ccxt_ws import Harness, assert_recorded_trades, start_client, trades_round_trip
+from tests.engine.venues.test_emulator_streams import (
+    SPOT,
+    USDM,
+    ordinal,
+    recorded,
+    run,
+    step_until,
+    until_held,
+    wall_and_recorded,
+)
 
 PASSPHRASE = "emulator-passphrase"
 SPOT_SYM, SWAP_SYM = "BTC/USDT", "BTC/USDT:USDT"
@@ -64,11 +69,7 @@ def okx_leg(emu: EmulatorThread, symbol: str) -> VenueSettings:
 async def until_subscribed(emu: EmulatorThread, *subs: str) -> None:
     """Wait until the emulator's OKX hub holds every ``channel:instId`` in ``subs``."""
     hub = okx_hub_of(emu.emulator)
-    for _ in range(2000):
-        if set(subs) <= set(emu.call(hub.subscribed)):
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"{subs} never subscribed")
+    await until_held(lambda: emu.call(hub.subscribed), *subs)
 
 
 def mark_time(emu: EmulatorThread, index: int) -> int:
@@ -184,36 +185,6 @@ def test_mark_funding_index_when_watched_then_ccxt_pro_reads_the_recorded_values
 # ---- carry's data client on the OKX websocket ----------------------------------------------------------
 
 
-class Harness:
-    """A `CcxtDataClient` for an OKX market, streaming from the emulator, and what it published."""
-
-    def __init__(self, client: CcxtDataClient, rest: ccxt_async.Exchange, published: list[Any]) -> None:
-        self.client, self.rest, self.published = client, rest, published
-
-    def of(self, kind: type) -> list[Any]:
-        """Published objects of one type, in order."""
-        return [d for d in self.published if isinstance(d, kind)]
-
-    async def until(self, done: Callable[[], bool]) -> None:
-        """Wait until ``done()`` (the scenario's overall guard bounds the wait)."""
-        while not done():
-            await asyncio.sleep(0.005)
-
-    async def until_count(self, n: int, *kinds: type) -> None:
-        """Wait until at least ``n`` objects of each of ``kinds`` are published."""
-        await self.until(lambda: all(len(self.of(k)) >= n for k in kinds))
-
-    def trades(self, kind: type) -> Any:
-        """A (un)subscribe-trade-ticks command for the client's instrument."""
-        c = self.client
-        return kind(c.market.instrument.id, c.id, c.venue, UUID4(), 0)
-
-    async def close(self) -> None:
-        """Disconnect the client and close the REST session."""
-        await self.client._disconnect()
-        await self.rest.close()
-
-
 async def okx_client(
     emu: EmulatorThread, symbol: str, poll_secs: float = 5.0, ws_lacks: tuple[str, ...] = ()
 ) -> Harness:
@@ -222,16 +193,7 @@ async def okx_client(
     rest = create_async_exchange("okx", emu.base_url, enable_rate_limit=False, sandbox=True)
     ws = open_ws_exchange(okx_leg(emu, symbol), "paper", enable_rate_limit=False)
     ws.has = dict(ws.has) | dict.fromkeys(ws_lacks, False)
-    clock = LiveClock()
-    msgbus = MessageBus(TraderId("TESTER-001"), clock)
-    published: list[Any] = []
-    msgbus.register("DataEngine.process", published.append)
-    markets = await rest.load_markets()
-    market = market_for(markets, symbol, "OKX", int(rest.precisionMode))
-    loop = asyncio.get_running_loop()
-    client = CcxtDataClient(loop, rest, market, msgbus, Cache(), clock, poll_secs, False, ws)
-    await client._connect()
-    return Harness(client, rest, published)
+    return await start_client(rest, ws, symbol, "OKX", poll_secs)
 
 
 @pytest.mark.parametrize("symbol", [SPOT_SYM, SWAP_SYM])
@@ -243,15 +205,9 @@ def test_quotes_when_okx_streams_then_published_in_order_on_okx_tick_with_record
 
     async def scenario() -> tuple[list[QuoteTick], list[dict[str, Any]]]:
         h = await okx_client(emu, symbol)
-        expected = []
-        try:
-            await until_subscribed(emu, f"bbo-tbt:{inst_id}")
-            for n in range(2, 6):  # one at a time: ccxt.pro keeps only the latest book between awaits
-                expected.append(books[ordinal(emu, step_until(emu, market, QUOTE))])
-                await h.until_count(n, QuoteTick)
-        finally:
-            await h.close()
-        return h.of(QuoteTick), expected
+        return await h.stream_quotes(
+            emu, books, market, 4, lambda: until_subscribed(emu, f"bbo-tbt:{inst_id}")
+        )
 
     quotes, expected = run(scenario)
     streamed = quotes[1:]  # the first comes from the REST poll at connect
@@ -268,34 +224,18 @@ def test_trades_when_okx_streams_then_trade_ticks_once_each_with_recorded_ids_si
     emu: EmulatorThread,
 ) -> None:
     by_id = {str(t["t"]): t for t in recorded(USDM_FILE_0405, "trade")}
-    events = emu.emulator.market.recording.events
     hub = okx_hub_of(emu.emulator)
-
-    async def scenario() -> tuple[Harness, list[str], list[str]]:
-        h = await okx_client(emu, SWAP_SYM)
-        try:
-            h.client.subscribe_trade_ticks(h.trades(SubscribeTradeTicks))
-            await until_subscribed(emu, f"trades:{SWAP_ID}")
-            first = emu.call(lambda: emu.emulator.market.cursor)
-            applied = emu.advance_events(2000)
-            window = events[first : first + applied]
-            expected = [str(e[3][3]) for e in window if e[1] == USDM and e[2] == TRADE]
-            await h.until(lambda: len(h.of(TradeTick)) >= len(expected))
-            h.client.unsubscribe_trade_ticks(h.trades(UnsubscribeTradeTicks))
-            await h.until(lambda: f"trades:{SWAP_ID}" not in emu.call(hub.subscribed))
-            after = emu.call(hub.subscribed)
-        finally:
-            await h.close()
-        return h, expected, after
-
-    h, expected, after = run(scenario)
-    ticks = h.of(TradeTick)
+    h, ids, after = trades_round_trip(
+        emu,
+        lambda: okx_client(emu, SWAP_SYM),
+        2000,
+        USDM,
+        lambda: emu.call(hub.subscribed),
+        f"trades:{SWAP_ID}",
+    )
+    expected = [str(i) for i in ids]
     assert len(expected) > 20
-    assert [t.trade_id.value for t in ticks] == expected  # in order, once each
-    for t in ticks:
-        rec = by_id[t.trade_id.value]
-        assert t.price.as_decimal() == Decimal(rec["p"]) and t.size.as_decimal() == Decimal(rec["q"])
-        assert t.aggressor_side == (AggressorSide.SELLER if rec["m"] else AggressorSide.BUYER)
+    assert_recorded_trades(h.of(TradeTick), expected, by_id)
     assert f"bbo-tbt:{SWAP_ID}" in after and f"mark-price:{SWAP_ID}" in after  # the other channels stay
 
 
@@ -512,32 +452,22 @@ async def _okx_frames(emu: EmulatorThread, events: int) -> list[dict[str, Any]]:
 def test_stream_time_when_wall_then_every_okx_time_field_shifted_by_one_constant(
     emu: EmulatorThread, spot_and_perp_recording: Recording
 ) -> None:
-    wall_start_ms = int(time.time() * 1000)
-    with EmulatorThread(
-        recording=spot_and_perp_recording, options=EmulatorOptions(stream_time="wall")
-    ) as wall:
-        replay_start_ms = wall.now_ms
-        wall_frames = run(lambda: _okx_frames(wall, 2000))
-    recorded_frames = run(lambda: _okx_frames(emu, 2000))
-
-    assert len(wall_frames) == len(recorded_frames) > 100
-    assert {(f["arg"]["channel"], f["arg"]["instId"]) for f in wall_frames} == set(CHANNELS)
+    runs = wall_and_recorded(emu, spot_and_perp_recording, _okx_frames, 2000)
+    assert {(f["arg"]["channel"], f["arg"]["instId"]) for f in runs.wall} == set(CHANNELS)
     shifts = set()
-    for w, r in zip(wall_frames, recorded_frames, strict=True):
+    for w, r in zip(runs.wall, runs.recorded, strict=True):
         assert w["arg"] == r["arg"]
         (wd,), (rd,) = w["data"], r["data"]
         assert {k: v for k, v in wd.items() if k not in OKX_TIME_FIELDS} == {
             k: v for k, v in rd.items() if k not in OKX_TIME_FIELDS
         }
         shifts |= {int(wd[k]) - int(rd[k]) for k in OKX_TIME_FIELDS if k in rd}
-    assert len(shifts) == 1  # one constant for every time field of every channel: intervals kept
-    shift = shifts.pop()
-    assert wall_start_ms - replay_start_ms <= shift <= int(time.time() * 1000) - replay_start_ms
+    runs.assert_one_shift(shifts)
     # The recorded side is the recording: funding times are Binance's T, marks its p, at its E.
     by_time = {m["E"]: m for m in recorded(USDM_FILE_0405, "markPrice@1s")}
-    funding = [f["data"][0] for f in recorded_frames if f["arg"]["channel"] == "funding-rate"]
+    funding = [f["data"][0] for f in runs.recorded if f["arg"]["channel"] == "funding-rate"]
     assert funding and all(int(f["fundingTime"]) == by_time[int(f["ts"])]["T"] for f in funding)
-    marks = [f["data"][0] for f in recorded_frames if f["arg"]["channel"] == "mark-price"]
+    marks = [f["data"][0] for f in runs.recorded if f["arg"]["channel"] == "mark-price"]
     assert all(Decimal(m["markPx"]) == Decimal(by_time[int(m["ts"])]["p"]) for m in marks)
 
 

@@ -11,6 +11,7 @@ import asyncio
 import gzip
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -46,14 +47,20 @@ def ws_leg(emu: EmulatorThread, exchange: ExchangeId, symbol: str) -> VenueSetti
     )
 
 
+async def until_held(subscribed: Callable[[], list[str]], *names: str) -> None:
+    """Wait until an emulator hub's subscriptions (``subscribed()``) hold every one of ``names`` (the
+    client's subscribe has landed)."""
+    for _ in range(2000):
+        if set(names) <= set(subscribed()):
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"{', '.join(names)} never subscribed")
+
+
 async def until_subscribed(emu: EmulatorThread, stream: str) -> None:
     """Wait until the emulator holds a subscription to ``stream`` (the client's SUBSCRIBE has landed)."""
     hub = hub_of(emu.emulator)
-    for _ in range(2000):
-        if stream in emu.call(hub.subscribed):
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"{stream} never subscribed")
+    await until_held(lambda: emu.call(hub.subscribed), stream)
 
 
 def step_until(emu: EmulatorThread, market: int, kind: int) -> int:
@@ -80,6 +87,45 @@ def run(coro: Callable[[], Awaitable[Any]]) -> Any:
         return await asyncio.wait_for(coro(), timeout=30)
 
     return asyncio.run(guarded())
+
+
+@dataclass
+class WallAndRecorded:
+    """The same frames streamed by a ``stream_time = "wall"`` emulator and by one on recorded times."""
+
+    wall: list[dict[str, Any]]
+    recorded: list[dict[str, Any]]
+    wall_start_ms: int  # the wall clock just before the wall emulator started
+    replay_start_ms: int  # the wall emulator's replay clock at its start
+
+    def assert_one_shift(self, shifts: set[int]) -> None:
+        """``shifts`` (wall minus recorded time of every time field) are one constant, so the recorded
+        intervals are kept: (wall clock at start) - (replay clock at start)."""
+        assert len(shifts) == 1  # one constant for every field of every stream: recorded intervals kept
+        shift = next(iter(shifts))
+        # The emulator started between these two readings of the wall clock.
+        assert (
+            self.wall_start_ms - self.replay_start_ms
+            <= shift
+            <= int(time.time() * 1000) - self.replay_start_ms
+        )
+
+
+def wall_and_recorded(
+    emu: EmulatorThread,
+    recording: Recording,
+    frames: Callable[[EmulatorThread, int], Awaitable[list[dict[str, Any]]]],
+    events: int,
+) -> WallAndRecorded:
+    """``frames(e, events)`` on a fresh ``stream_time = "wall"`` emulator on ``recording``, then on ``emu``
+    (recorded times); both see the same frames, more than 100 of them."""
+    wall_start_ms = int(time.time() * 1000)
+    with EmulatorThread(recording=recording, options=EmulatorOptions(stream_time="wall")) as wall:
+        replay_start_ms = wall.now_ms
+        wall_frames = run(lambda: frames(wall, events))
+    recorded_frames = run(lambda: frames(emu, events))
+    assert len(wall_frames) == len(recorded_frames) > 100
+    return WallAndRecorded(wall_frames, recorded_frames, wall_start_ms, replay_start_ms)
 
 
 def test_book_tickers_when_spot_streamed_then_ccxt_pro_reads_the_recorded_books(emu: EmulatorThread) -> None:
@@ -273,29 +319,19 @@ def test_stream_time_when_wall_then_every_time_field_shifted_by_one_constant_and
     """``stream_time = "wall"``: the same frames as the recorded streams, every ``E`` / ``T`` moved by one
     constant (wall clock at start - replay clock at start), so intervals (and ``T - E`` to the next funding)
     are the recorded ones."""
-    wall_start_ms = int(time.time() * 1000)
-    options = EmulatorOptions(stream_time="wall")
-    with EmulatorThread(recording=spot_and_perp_recording, options=options) as wall:
-        replay_start_ms = wall.now_ms
-        wall_frames = run(lambda: _stream_frames(wall, 2000))
-    recorded_frames = run(lambda: _stream_frames(emu, 2000))
-
-    assert len(wall_frames) == len(recorded_frames) > 100
-    channels = {f["stream"].partition("@")[2] for f in wall_frames}
+    runs = wall_and_recorded(emu, spot_and_perp_recording, _stream_frames, 2000)
+    channels = {f["stream"].partition("@")[2] for f in runs.wall}
     assert channels == {"bookTicker", "trade", "aggTrade", "markPrice@1s", "markPrice"}
     shifts = set()
-    for w, r in zip(wall_frames, recorded_frames, strict=True):
+    for w, r in zip(runs.wall, runs.recorded, strict=True):
         assert w["stream"] == r["stream"]
         wd, rd = w["data"], r["data"]
         assert {k: v for k, v in wd.items() if k not in TIME_FIELDS} == {
             k: v for k, v in rd.items() if k not in TIME_FIELDS
         }
         shifts |= {wd[k] - rd[k] for k in TIME_FIELDS if k in rd}
-    assert len(shifts) == 1  # one constant for every field of every stream: recorded intervals kept
-    shift = shifts.pop()
-    # (wall clock at start) - (replay clock at start): the emulator started between these two readings.
-    assert wall_start_ms - replay_start_ms <= shift <= int(time.time() * 1000) - replay_start_ms
+    runs.assert_one_shift(shifts)
     # The recorded side is the recording itself: a book ticker's ``u`` is its event's position.
     events = spot_and_perp_recording.events
-    books = [f["data"] for f in recorded_frames if f["stream"].endswith("@bookTicker")]
+    books = [f["data"] for f in runs.recorded if f["stream"].endswith("@bookTicker")]
     assert books and all(b["E"] == events[b["u"]][0] // 1_000_000 for b in books)
