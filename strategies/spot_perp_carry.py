@@ -25,7 +25,7 @@ from engine.signals.carry import (
     funding_apr_pct,
 )
 from strategies.base import HEDGE_LEG, NS_PER_SEC, LeggedStrategy, LeggedStrategyConfig, quote_mid
-from strategies.legs import floor_to_step, min_order_qty, plan_next_leg
+from strategies.legs import floor_to_step, min_order_qty, net_delta, plan_next_leg, round_to_step
 
 _NS_PER_HOUR = 3_600 * NS_PER_SEC
 
@@ -137,10 +137,11 @@ class SpotPerpCarry(LeggedStrategy):
 
     @property
     def is_hedged(self) -> bool:
-        """Net delta within half a perp lot (the least a lot-sized hedge can promise) and no order working."""
+        """No hedge left for the planner to send (net delta within half a perp lot) and no order working."""
         if self.perp is None or self._working:
             return False
-        return abs(self.spot_qty + self.perp_qty) * 2 <= self.perp.size_increment.as_decimal()
+        step = self.perp.size_increment.as_decimal()
+        return round_to_step(net_delta(self.spot_qty, self.perp_qty), step) == 0
 
     @property
     def _holds_spot(self) -> bool:
